@@ -1,0 +1,309 @@
+package recipe
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// The executors and schedulers a Config can choose.
+const (
+	// ExecutorSSH runs commands on the cluster's login node over SSH.
+	ExecutorSSH = "ssh"
+	// ExecutorLocal runs commands on this machine.
+	ExecutorLocal = "local"
+
+	// SchedulerSlurm submits batch jobs to SLURM.
+	SchedulerSlurm = "slurm"
+	// SchedulerLocal runs batch scripts as local process groups, for
+	// trying recipes without a cluster.
+	SchedulerLocal = "local"
+
+	// DefaultMetricsDir is where collected metrics are written, relative
+	// to the working directory.
+	DefaultMetricsDir = "metrics"
+)
+
+// Config describes the cluster hpcorch works with and how it reaches it;
+// it is usually read from config.yaml with LoadConfig. Every field may be
+// left out. After LoadConfig, DecodeConfig, DefaultConfig or SetDefaults,
+// the defaults below are filled in:
+//
+//   - Executor is "ssh" when hpc.hostname or hpc.ssh_config_host is
+//     given, else "local".
+//   - Scheduler is "slurm" with the ssh executor, else "local".
+//   - MetricsDir is "metrics"; StateDir is $XDG_STATE_HOME/hpcorch, or
+//     ~/.local/state/hpcorch.
+//
+// So with no file at all, DefaultConfig runs everything on this machine.
+// Paths in a Config are on this machine: ~ and $HOME at their start are
+// expanded with the local home folder (unlike paths in recipes).
+type Config struct {
+	// HPC says how to reach the cluster's login node.
+	HPC HPC `yaml:"hpc"`
+
+	// Slurm holds resource defaults for every job (account, partition,
+	// qos, time, and any other Resources field); a recipe's own values
+	// override them. See Apply.
+	Slurm Resources `yaml:"slurm"`
+
+	// Executor is ExecutorSSH or ExecutorLocal.
+	Executor string `yaml:"executor"`
+
+	// Scheduler is SchedulerSlurm or SchedulerLocal. The local scheduler
+	// needs the local executor; the slurm scheduler works with both (the
+	// local executor then runs sbatch on this machine, as on a login
+	// node).
+	Scheduler string `yaml:"scheduler"`
+
+	// MetricsDir is where collected metrics and reports are written.
+	MetricsDir string `yaml:"metrics_dir"`
+
+	// StateDir is where hpcorch keeps the records that let a later run
+	// find its services again.
+	StateDir string `yaml:"state_dir"`
+
+	file string
+	pos  map[string]position
+}
+
+// HPC says how to reach the login node. With SSHConfigHost set, the other
+// fields default to what ~/.ssh/config says for that Host alias, and any
+// field given here overrides it.
+type HPC struct {
+	// Hostname is the login node's name or address, without user or
+	// port.
+	Hostname string `yaml:"hostname"`
+
+	// Username is the cluster account; empty means the ssh config's
+	// User, or the local user name.
+	Username string `yaml:"username"`
+
+	// Port is the login node's SSH port; 0 means the ssh config's Port,
+	// or 22.
+	Port Port `yaml:"port"`
+
+	// KeyFilename is the private key to log in with; empty means the ssh
+	// config's IdentityFile, the SSH agent and the usual key files.
+	KeyFilename string `yaml:"key_filename"`
+
+	// KnownHosts is the known_hosts file that holds the login node's host
+	// key; empty means ~/.ssh/known_hosts. Host keys are always checked.
+	KnownHosts string `yaml:"known_hosts"`
+
+	// ProxyJump is a jump host, "[user@]host[:port]", as ssh -J takes it.
+	ProxyJump string `yaml:"proxy_jump"`
+
+	// SSHConfigHost is a Host alias from ~/.ssh/config to take settings
+	// from.
+	SSHConfigHost string `yaml:"ssh_config_host"`
+
+	// Password is used only when the server offers password
+	// authentication and no key works. Prefer keys: the value sits in the
+	// file in clear. It never appears in output; see Secret.
+	Password Secret `yaml:"password"`
+}
+
+// Secret is a string that is never printed: fmt shows it as "[redacted]".
+// Use string(s) to get the value.
+type Secret string
+
+// String returns "[redacted]", or "" for the empty Secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString returns the same as String, so that %#v hides the value too.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// DefaultConfig returns the configuration used when there is no config
+// file: local executor, local scheduler, default directories.
+func DefaultConfig() *Config {
+	c := &Config{}
+	c.SetDefaults()
+	return c
+}
+
+// LoadConfig reads, decodes and validates the config file at path. An
+// empty path gives DefaultConfig.
+func LoadConfig(path string) (*Config, error) {
+	if path == "" {
+		return DefaultConfig(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("recipe: %w", err)
+	}
+	defer f.Close()
+	return DecodeConfig(f, path)
+}
+
+// DecodeConfig reads one config from r as Decode reads a recipe (strict,
+// with every problem reported as a *FieldError), fills in the defaults and
+// validates it; name is used in error messages. An empty document gives
+// DefaultConfig.
+func DecodeConfig(r io.Reader, name string) (*Config, error) {
+	c := &Config{}
+	d, err := decodeFile(r, name, c)
+	if errors.Is(err, errEmpty) {
+		c.file = name
+		c.SetDefaults()
+		return c, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	c.file, c.pos = name, d.pos
+	c.SetDefaults()
+	v := newValidator(name, d.pos, d.bad)
+	c.validate(v)
+	return nil2(c, joinSorted(append(d.errs, v.errs...)))
+}
+
+// File returns the name the config was loaded or decoded from, or "".
+func (c *Config) File() string { return c.file }
+
+// SetDefaults fills in the documented defaults of every empty field and
+// expands ~ and $HOME at the start of local paths. It is idempotent.
+func (c *Config) SetDefaults() {
+	if c.Executor == "" {
+		c.Executor = ExecutorLocal
+		if c.HPC.Hostname != "" || c.HPC.SSHConfigHost != "" {
+			c.Executor = ExecutorSSH
+		}
+	}
+	if c.Scheduler == "" {
+		c.Scheduler = SchedulerLocal
+		if c.Executor == ExecutorSSH {
+			c.Scheduler = SchedulerSlurm
+		}
+	}
+	if c.MetricsDir == "" {
+		c.MetricsDir = DefaultMetricsDir
+	}
+	if c.StateDir == "" {
+		c.StateDir = defaultStateDir()
+	}
+
+	c.HPC.KeyFilename = expandHome(c.HPC.KeyFilename)
+	c.HPC.KnownHosts = expandHome(c.HPC.KnownHosts)
+	c.MetricsDir = expandHome(c.MetricsDir)
+	c.StateDir = expandHome(c.StateDir)
+}
+
+// Apply fills the empty resources of s from the config's slurm defaults.
+func (c *Config) Apply(s *Service) {
+	s.Resources = s.Resources.WithDefaults(c.Slurm)
+}
+
+// Validate checks the config and reports every problem, each as a
+// *FieldError, joined with errors.Join.
+func (c *Config) Validate() error {
+	v := newValidator(c.file, c.pos, nil)
+	c.validate(v)
+	return joinSorted(v.errs)
+}
+
+var (
+	hostnameRe  = regexp.MustCompile(`^[A-Za-z0-9_.:%-]+$`)
+	usernameRe  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.@-]*$`)
+	proxyJumpRe = regexp.MustCompile(`^[A-Za-z0-9_.@:\[\]%-]+(,[A-Za-z0-9_.@:\[\]%-]+)*$`)
+)
+
+func (c *Config) validate(v *validator) {
+	switch c.Executor {
+	case ExecutorSSH, ExecutorLocal:
+	default:
+		v.fail("executor", errorf(ErrInvalid, "executor %q is neither ssh nor local",
+			c.Executor))
+	}
+	switch c.Scheduler {
+	case SchedulerSlurm, SchedulerLocal:
+	default:
+		v.fail("scheduler", errorf(ErrInvalid, "scheduler %q is neither slurm nor local",
+			c.Scheduler))
+	}
+	if c.Executor == ExecutorSSH && c.Scheduler == SchedulerLocal {
+		v.fail("scheduler", errorf(ErrInvalid, "the local scheduler runs jobs on this "+
+			"machine and needs executor: local"))
+	}
+	if c.Executor == ExecutorSSH && c.HPC.Hostname == "" && c.HPC.SSHConfigHost == "" {
+		v.fail("hpc.hostname", errorf(ErrMissing, "the ssh executor needs hpc.hostname "+
+			"or hpc.ssh_config_host"))
+	}
+
+	c.HPC.validate(v, "hpc")
+	c.Slurm.validate(v, "slurm")
+}
+
+func (h *HPC) validate(v *validator, path string) {
+	switch host := h.Hostname; {
+	case host == "":
+	case strings.Contains(host, "://"):
+		v.fail(path+".hostname", errorf(ErrInvalid, "hostname %q is a URL; give only the "+
+			"host name", host))
+	case strings.Contains(host, "@"):
+		v.fail(path+".hostname", errorf(ErrInvalid, "hostname %q holds a user; put it in "+
+			"username", host))
+	case !hostnameRe.MatchString(host):
+		v.fail(path+".hostname", errorf(ErrInvalid, "hostname %q is not a host name or "+
+			"address (give the port in port)", host))
+	}
+	if h.Username != "" && !usernameRe.MatchString(h.Username) {
+		v.fail(path+".username", errorf(ErrInvalid, "username %q is not a user name",
+			h.Username))
+	}
+	if h.Port != 0 {
+		v.check(path+".port", portError(h.Port))
+	}
+	if h.ProxyJump != "" && !proxyJumpRe.MatchString(h.ProxyJump) {
+		v.fail(path+".proxy_jump", errorf(ErrInvalid, "proxy_jump %q is not "+
+			"[user@]host[:port]", h.ProxyJump))
+	}
+	if h.SSHConfigHost != "" && strings.ContainsAny(h.SSHConfigHost, " \t*?!") {
+		v.fail(path+".ssh_config_host", errorf(ErrInvalid, "ssh_config_host %q must be "+
+			"one Host alias, without patterns", h.SSHConfigHost))
+	}
+}
+
+// defaultStateDir is $XDG_STATE_HOME/hpcorch, else ~/.local/state/hpcorch,
+// else .hpcorch in the working directory.
+func defaultStateDir() string {
+	if x := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "hpcorch")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "hpcorch")
+	}
+	return ".hpcorch"
+}
+
+// expandHome expands ~, ~/, $HOME and ${HOME} at the start of a local
+// path. It leaves the path alone when the home folder is unknown.
+func expandHome(p string) string {
+	var rest string
+	switch {
+	case p == "~" || p == "$HOME" || p == "${HOME}":
+	case strings.HasPrefix(p, "~/"):
+		rest = p[2:]
+	case strings.HasPrefix(p, "$HOME/"):
+		rest = p[6:]
+	case strings.HasPrefix(p, "${HOME}/"):
+		rest = p[8:]
+	default:
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return p
+	}
+	return filepath.Join(home, rest)
+}
