@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hpcorch/hpcorch/sshx"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -21,12 +22,15 @@ var (
 	// ErrForwardingDisabled matches (with errors.Is) a dial that the SSH
 	// server refused as "administratively prohibited": TCP forwarding is
 	// off on the login node (sshd AllowTcpForwarding no). It is permanent.
-	ErrForwardingDisabled = errors.New("tunnel: TCP forwarding disabled on the SSH server")
+	// It is sshx.ErrForwardingDisabled, so either name matches, whatever
+	// the Dialer.
+	ErrForwardingDisabled = sshx.ErrForwardingDisabled
 
 	// ErrRemoteNotListening matches (with errors.Is) a dial that the SSH
 	// server tried and that the remote host refused: nothing listens at
-	// the remote address yet. Dials retry it until their deadline.
-	ErrRemoteNotListening = errors.New("tunnel: nothing listens at the remote address")
+	// the remote address yet. Dials retry it until their deadline. It is
+	// sshx.ErrRemoteNotListening.
+	ErrRemoteNotListening = sshx.ErrRemoteNotListening
 )
 
 // DialError reports that one connection to the remote address could not be
@@ -131,6 +135,17 @@ type verdict struct {
 
 // classify says why a dial failed and whether trying again may help.
 func classify(err error) verdict {
+	switch {
+	case errors.Is(err, sshx.ErrForwardingDisabled):
+		return verdict{cause: causeProhibited}
+	case errors.Is(err, sshx.ErrRemoteNotListening):
+		return verdict{cause: causeNotListening, transient: true}
+	case errors.Is(err, sshx.ErrConnectionLost):
+		return verdict{transient: true}
+	case errors.Is(err, sshx.ErrClosed):
+		return verdict{}
+	}
+
 	var oce *ssh.OpenChannelError
 	if errors.As(err, &oce) {
 		switch oce.Reason {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/hpcorch/hpcorch/sshx"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ssh"
 )
@@ -37,6 +38,13 @@ func TestClassify(t *testing.T) {
 			syscall.ECONNREFUSED)}, verdict{transient: true}},
 		{"attempt timed out", context.DeadlineExceeded, verdict{transient: true}},
 		{"cancelled", context.Canceled, verdict{}},
+		{"sshx forwarding disabled", fmt.Errorf("%w: dial n:1: %w", sshx.ErrForwardingDisabled,
+			errors.New("x")), verdict{cause: causeProhibited}},
+		{"sshx not listening", fmt.Errorf("%w: dial n:1", sshx.ErrRemoteNotListening),
+			verdict{cause: causeNotListening, transient: true}},
+		{"sshx connection lost", fmt.Errorf("%w while dialing: x", sshx.ErrConnectionLost),
+			verdict{transient: true}},
+		{"sshx client closed", sshx.ErrClosed, verdict{}},
 		{"handshake failure", errors.New("ssh: handshake failed: unable to authenticate"),
 			verdict{}},
 	}
