@@ -52,7 +52,7 @@ func Decode(r io.Reader, name string) (*Recipe, error) {
 	}
 	rec.file, rec.pos = name, d.pos
 
-	if _, ok := d.pos["service"]; !ok {
+	if _, ok := d.pos["service"]; !ok && !d.bad[""] {
 		d.errs = append(d.errs, &FieldError{File: name, Line: 1, Column: 1, Path: "service",
 			Err: errorf(ErrMissing, "the recipe has no service: key at the top")})
 		d.bad["service"] = true
@@ -157,6 +157,17 @@ func (d *decoder) fail(n *yaml.Node, path string, err error) {
 		Path: path, Err: err})
 }
 
+// count counts one more node visited and reports whether the walk may go
+// on. Aliases make a small file name many nodes, so each visit counts.
+func (d *decoder) count(n *yaml.Node, path string) bool {
+	d.nodes++
+	if d.nodes == maxNodes+1 {
+		d.fail(n, path, errorf(ErrInvalid, "the file has too many values "+
+			"(more than %d, counting each use of an alias)", maxNodes))
+	}
+	return d.nodes <= maxNodes
+}
+
 var durationType = reflect.TypeFor[time.Duration]()
 var walltimeType = reflect.TypeFor[Walltime]()
 
@@ -165,12 +176,7 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, o fieldOpts)
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
-	d.nodes++
-	if d.nodes > maxNodes {
-		if d.nodes == maxNodes+1 {
-			d.fail(n, path, errorf(ErrInvalid, "the file has too many values "+
-				"(more than %d, counting each use of an alias)", maxNodes))
-		}
+	if !d.count(n, path) {
 		return
 	}
 	d.pos[path] = position{n.Line, n.Column}
@@ -227,7 +233,12 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 			d.unknownKey(e.key, path, fields.keys)
 			continue
 		}
-		d.value(e.val, join(path, key), v.Field(f.index), f.opts)
+		p := join(path, key)
+		d.value(e.val, p, v.Field(f.index), f.opts)
+		if _, ok := d.pos[p]; ok && e.val.Kind != yaml.ScalarNode {
+			// A mapping or list is best pointed at by its key's line.
+			d.pos[p] = position{e.key.Line, e.key.Column}
+		}
 	}
 }
 
@@ -242,6 +253,9 @@ func (d *decoder) entries(n *yaml.Node, path string) []entry {
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
+		if !d.count(k, path) {
+			return nil
+		}
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
 			merged = append(merged, d.merge(val, path)...)
 			continue
@@ -374,7 +388,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, v reflect.Value) {
 		for val.Kind == yaml.AliasNode && val.Alias != nil {
 			val = val.Alias
 		}
-		d.pos[p] = position{val.Line, val.Column}
+		d.pos[p] = position{e.key.Line, e.key.Column}
 		if val.Kind != yaml.ScalarNode {
 			d.fail(val, p, errorf(ErrType, "expected a single value, got %s", kindName(val)))
 			continue

@@ -41,7 +41,7 @@ func syntaxError(err error, data []byte, name string) error {
 			line = 1 // yaml.v3 leaves out "line 1"
 		}
 		var c byte
-		col, c = badStart(src(line))
+		col, c = badStart(src(line), "%@`")
 		switch c {
 		case '\t':
 			hint = "indent with spaces; YAML does not allow tabs"
@@ -58,6 +58,10 @@ func syntaxError(err error, data []byte, name string) error {
 			}
 		}
 		hint = quoteHint + " (a value starting with * refers to an anchor)"
+	case strings.Contains(text, "did not find expected alphabetic or numeric character"):
+		// An alias or anchor whose name is not a word, such as *.txt.
+		col, _ = badStart(src(line), "*&")
+		hint = quoteHint
 	case strings.Contains(text, "mapping values are not allowed"):
 		if line == 0 {
 			line = 1
@@ -76,15 +80,15 @@ func syntaxError(err error, data []byte, name string) error {
 
 // badStart finds, in one line of YAML, the first character that cannot
 // start a token where a token starts: a tab in the indentation, or one of
-// %, @ and ` after "key: ", "- ", "[", "{" or ",". It returns the 1-based
-// column and the character, or 0, 0.
-func badStart(line string) (int, byte) {
+// chars after "key: ", "- ", "[", "{" or ",". It returns the 1-based column
+// and the character, or 0, 0.
+func badStart(line, chars string) (int, byte) {
 	for i := 0; i < len(line); i++ {
 		c := line[i]
 		if c == '\t' && strings.TrimLeft(line[:i], " -") == "" {
 			return i + 1, c
 		}
-		if c != '%' && c != '@' && c != '`' {
+		if strings.IndexByte(chars, c) < 0 {
 			continue
 		}
 		prev := strings.TrimRight(line[:i], " \t")

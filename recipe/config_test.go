@@ -1,0 +1,200 @@
+package recipe
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func decodeConfig(t *testing.T, doc string) (*Config, error) {
+	t.Helper()
+	return DecodeConfig(strings.NewReader(detab(doc)), "config.yaml")
+}
+
+func TestDefaultConfig(t *testing.T) {
+	t.Setenv("HOME", "/home/me")
+	t.Setenv("XDG_STATE_HOME", "")
+	c := DefaultConfig()
+	require.Equal(t, ExecutorLocal, c.Executor)
+	require.Equal(t, SchedulerLocal, c.Scheduler)
+	require.Equal(t, DefaultMetricsDir, c.MetricsDir)
+	require.Equal(t, "/home/me/.local/state/hpcorch", c.StateDir)
+	require.NoError(t, c.Validate())
+
+	t.Setenv("XDG_STATE_HOME", "/xdg")
+	require.Equal(t, "/xdg/hpcorch", DefaultConfig().StateDir)
+
+	c, err := LoadConfig("")
+	require.NoError(t, err)
+	require.Equal(t, ExecutorLocal, c.Executor)
+
+	for _, doc := range []string{"", "# nothing yet\n"} {
+		c, err = decodeConfig(t, doc)
+		require.NoError(t, err)
+		require.Equal(t, SchedulerLocal, c.Scheduler)
+	}
+}
+
+func TestDecodeConfig(t *testing.T) {
+	t.Setenv("HOME", "/home/me")
+	c, err := decodeConfig(t, `
+hpc:
+	hostname: login.cluster.example
+	username: user1
+	port: 8822
+	key_filename: ~/.ssh/id_ed25519_cluster
+	known_hosts: $HOME/.ssh/known_hosts
+	proxy_jump: user1@bastion.example:22
+slurm:
+	account: p200000
+	partition: cpu
+	qos: default
+	time: "01:00:00"
+metrics_dir: ~/hpcorch-metrics
+`)
+	require.NoError(t, err)
+	require.Equal(t, "config.yaml", c.File())
+	require.Equal(t, HPC{Hostname: "login.cluster.example", Username: "user1", Port: 8822,
+		KeyFilename: "/home/me/.ssh/id_ed25519_cluster",
+		KnownHosts:  "/home/me/.ssh/known_hosts", ProxyJump: "user1@bastion.example:22"},
+		c.HPC)
+	require.Equal(t, ExecutorSSH, c.Executor, "hostname implies ssh")
+	require.Equal(t, SchedulerSlurm, c.Scheduler, "ssh implies slurm")
+	require.Equal(t, "/home/me/hpcorch-metrics", c.MetricsDir)
+	require.Equal(t, Resources{Account: "p200000", Partition: "cpu", QOS: "default",
+		Time: "01:00:00"}, c.Slurm)
+
+	s := Service{Name: "x", Resources: Resources{Partition: "gpu", Time: "00:10:00"}}
+	c.Apply(&s)
+	require.Equal(t, Resources{Account: "p200000", Partition: "gpu", QOS: "default",
+		Time: "00:10:00"}, s.Resources)
+}
+
+func TestDecodeConfigSSHConfigHost(t *testing.T) {
+	c, err := decodeConfig(t, "hpc:\n\tssh_config_host: minicluster\n")
+	require.NoError(t, err)
+	require.Equal(t, ExecutorSSH, c.Executor)
+	require.Equal(t, SchedulerSlurm, c.Scheduler)
+	require.Zero(t, c.HPC.Port, "left for the ssh config")
+
+	c, err = decodeConfig(t, "executor: local\nscheduler: slurm\n")
+	require.NoError(t, err, "sbatch on this machine, as on a login node")
+	require.Equal(t, SchedulerSlurm, c.Scheduler)
+}
+
+func TestDecodeConfigErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		doc       string
+		path      string
+		line, col int
+		kind      error
+		want      string
+	}{
+		{"typo", "hpc:\n\thostnme: x\n", "hpc.hostnme", 2, 3, ErrUnknownKey,
+			`did you mean "hostname"?`},
+		{"ssh alias", "hpc:\n\tHostName: x\n", "hpc.HostName", 2, 3, ErrUnknownKey,
+			`did you mean "hostname"?`},
+		{"identity file", "hpc:\n\thostname: x\n\tidentity_file: ~/.ssh/k\n",
+			"hpc.identity_file", 3, 3, ErrUnknownKey, `did you mean "key_filename"?`},
+		{"wrong level", "partition: gpu\n", "partition", 1, 1, ErrUnknownKey,
+			"it belongs under slurm"},
+		{"duplicate", "hpc:\n\thostname: a\n\thostname: b\n", "hpc.hostname", 3, 3,
+			ErrDuplicateKey, "already given at line 2"},
+		{"executor", "executor: slurm\n", "executor", 1, 11, ErrInvalid,
+			`executor "slurm" is neither ssh nor local`},
+		{"scheduler", "scheduler: pbs\n", "scheduler", 1, 12, ErrInvalid, ""},
+		{"ssh without host", "executor: ssh\n", "hpc.hostname", 1, 1, ErrMissing,
+			"needs hpc.hostname or hpc.ssh_config_host"},
+		{"ssh with local", "hpc: {hostname: x}\nscheduler: local\n", "scheduler", 2, 12,
+			ErrInvalid, "needs executor: local"},
+		{"url host", "hpc: {hostname: 'ssh://x'}\n", "hpc.hostname", 1, 17, ErrInvalid,
+			"is a URL"},
+		{"user in host", "hpc: {hostname: user1@x}\n", "hpc.hostname", 1, 17, ErrInvalid,
+			"put it in username"},
+		{"octal port", "hpc: {hostname: x, port: 022}\n", "hpc.port", 1, 26, ErrType,
+			"write 22"},
+		{"port range", "hpc: {hostname: x, port: 0}\n", "", 0, 0, nil, ""},
+		{"proxy", "hpc: {hostname: x, proxy_jump: 'a b'}\n", "hpc.proxy_jump", 1, 32,
+			ErrInvalid, ""},
+		{"pattern alias", "hpc: {ssh_config_host: 'login*'}\n", "hpc.ssh_config_host",
+			1, 24, ErrInvalid, "without patterns"},
+		{"slurm time", "slurm:\n\ttime: 60\n", "slurm.time", 2, 9, ErrType,
+			"60 minutes"},
+		{"slurm partition no", "slurm: {partition: no}\n", "slurm.partition", 1, 20,
+			ErrType, "quote it"},
+		{"syntax", "hpc:\n\thostname: %h\n", "", 2, 13, ErrSyntax, quoteHint},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := decodeConfig(t, tc.doc)
+			if tc.kind == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.Nil(t, c)
+			fe := one(t, err)
+			require.Equal(t, tc.path, fe.Path, "error: %v", fe)
+			require.Equal(t, tc.line, fe.Line, "error: %v", fe)
+			require.Equal(t, tc.col, fe.Column, "error: %v", fe)
+			require.ErrorIs(t, fe, tc.kind)
+			require.Contains(t, fe.Error(), tc.want)
+		})
+	}
+}
+
+// The password is accepted but never printed, neither by fmt nor in
+// errors about the config.
+func TestConfigPasswordIsSecret(t *testing.T) {
+	const pw = "hunter2-very-secret"
+	c, err := decodeConfig(t, "hpc:\n\thostname: x\n\tpassword: "+pw+"\n")
+	require.NoError(t, err)
+	require.Equal(t, pw, string(c.HPC.Password))
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		require.NotContains(t, fmt.Sprintf(f, c), pw, f)
+		require.NotContains(t, fmt.Sprintf(f, *c), pw, f)
+	}
+	require.Equal(t, "[redacted]", c.HPC.Password.String())
+	require.Empty(t, Secret("").String())
+
+	_, err = decodeConfig(t, "hpc:\n\thostname: x\n\tpassword: "+pw+"\n\tport: 99999\n")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), pw)
+}
+
+func TestLoadConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("slurm: {partition: debug}\n"), 0o600))
+	c, err := LoadConfig(path)
+	require.NoError(t, err)
+	require.Equal(t, path, c.File())
+	require.Equal(t, "debug", c.Slurm.Partition)
+
+	_, err = LoadConfig(filepath.Join(dir, "missing.yaml"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.ErrorContains(t, err, "recipe: open ")
+}
+
+func TestExpandHome(t *testing.T) {
+	t.Setenv("HOME", "/home/me")
+	for in, want := range map[string]string{
+		"":            "",
+		"~":           "/home/me",
+		"~/x":         "/home/me/x",
+		"$HOME/x":     "/home/me/x",
+		"${HOME}/x/y": "/home/me/x/y",
+		"$HOME":       "/home/me",
+		"/abs":        "/abs",
+		"rel/x":       "rel/x",
+		"~other/x":    "~other/x",
+		"$HOMEDIR/x":  "$HOMEDIR/x",
+		"$USER/x":     "$USER/x",
+	} {
+		require.Equal(t, want, expandHome(in), in)
+	}
+}
