@@ -140,7 +140,10 @@ func (s *Slurm) Submit(ctx context.Context, spec JobSpec) (string, error) {
 			}
 			return sub.JobID, nil
 		}
-		if !retryable(err) || attempt >= s.opts.Retries || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("slurm: submit %s: %w (after %w)", spec.Name, ctx.Err(), err)
+		}
+		if !retryable(err) || attempt >= s.opts.Retries {
 			return "", err
 		}
 		lastErr = err

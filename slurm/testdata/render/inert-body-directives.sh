@@ -1,0 +1,5 @@
+#!/bin/bash
+#SBATCH --job-name=x
+: end of batch directives
+#SBATCH --partition=$EVIL
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+: end of batch directives
+hostname

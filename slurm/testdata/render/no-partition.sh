@@ -1,0 +1,4 @@
+#!/bin/bash
+#SBATCH --job-name=svc
+: end of batch directives
+echo hi
