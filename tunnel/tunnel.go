@@ -288,7 +288,7 @@ func (t *Tunnel) Close() error {
 // current state sends nothing. Only Close passes final.
 func (t *Tunnel) setState(k EventKind, err error, final bool) {
 	t.mu.Lock()
-	if (t.closed && !final) || t.state == k {
+	if !final && (t.closed || t.state == k) {
 		t.mu.Unlock()
 		return
 	}

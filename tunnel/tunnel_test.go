@@ -355,6 +355,12 @@ func TestRemoteRefusal(t *testing.T) {
 
 	require.Equal(t, []EventKind{EventDown, EventConnError}, rec.kinds())
 	require.ErrorIs(t, rec.events()[0].Err, ErrForwardingDisabled)
+
+	// Close still says so, though the tunnel was down already.
+	require.NoError(t, tn.Close())
+	evs := rec.events()
+	require.Equal(t, []EventKind{EventDown, EventConnError, EventDown}, rec.kinds())
+	require.ErrorIs(t, evs[2].Err, ErrClosed)
 	// Permanent: one attempt, no retries.
 	require.Equal(t, int32(1), calls.Load())
 }
