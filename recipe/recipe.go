@@ -80,9 +80,9 @@ type Service struct {
 	ContainerImage string `yaml:"container_image"`
 
 	// Command is the program to run, one word (its arguments go in
-	// Args). When empty, a container service runs its image's runscript,
-	// a monitor runs "prometheus", and a bare service runs the program
-	// named like the service; see Program.
+	// Args). When empty, a monitor runs "prometheus", another container
+	// service runs its image's runscript, and a bare service runs the
+	// program named like the service; see Program.
 	Command string `yaml:"command"`
 
 	// Args are the program's arguments, one word each. Numbers and words
@@ -158,16 +158,17 @@ func (s *Service) IsMonitor() bool {
 }
 
 // Program returns the program the service runs: Command when set; else
-// "" for a container service (the image's runscript runs), "prometheus"
-// for a monitor, and Name for any other bare service.
+// "prometheus" for a monitor (bare or in a container), "" for another
+// container service (the image's runscript runs), and Name for any other
+// bare service.
 func (s *Service) Program() string {
 	switch {
 	case s.Command != "":
 		return s.Command
-	case s.Kind() == KindContainer:
-		return ""
 	case s.IsMonitor():
 		return "prometheus"
+	case s.Kind() == KindContainer:
+		return ""
 	}
 	return s.Name
 }
