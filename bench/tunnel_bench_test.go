@@ -48,6 +48,7 @@ def serve_sink():
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     def log_message(self, *args):
         pass
 
@@ -67,6 +68,7 @@ const tunnelBenchLimit = 90 * time.Second
 type tunnelPaths struct {
 	tunnelSink, tunnelHTTP   string // local addresses of tunnel.Open
 	opensshSink, opensshHTTP string // local addresses of ssh -L
+	opensshGCMSink           string // ssh -L with x/crypto's cipher
 }
 
 // BenchmarkTunnel compares tunnel with OpenSSH's `ssh -N -L` in one run,
@@ -80,19 +82,31 @@ type tunnelPaths struct {
 //	go test -tags integration -run '^$' -bench Tunnel -benchtime 3x ./bench/
 //
 // The ciphers are each side's defaults: x/crypto picks aes128-gcm,
-// OpenSSH chacha20-poly1305.
+// OpenSSH chacha20-poly1305. The "same-cipher" throughput runs compare with
+// an ssh -L that uses aes128-gcm too, which isolates the forwarding itself.
 func BenchmarkTunnel(b *testing.B) {
 	p := tunnelBenchSetup(b)
 
-	b.Run("throughput-1-stream", func(b *testing.B) { tunnelBenchThroughput(b, p, 1) })
-	b.Run("throughput-50-streams", func(b *testing.B) { tunnelBenchThroughput(b, p, 50) })
+	thr := func(streams int, sameCipher bool) func(*testing.B) {
+		return func(b *testing.B) {
+			ssh := p.opensshSink
+			if sameCipher {
+				ssh = p.opensshGCMSink
+			}
+			tunnelBenchThroughput(b, [2]string{p.tunnelSink, ssh}, streams)
+		}
+	}
+	b.Run("throughput-1-stream", thr(1, false))
+	b.Run("throughput-50-streams", thr(50, false))
+	b.Run("throughput-1-stream-same-cipher", thr(1, true))
+	b.Run("throughput-50-streams-same-cipher", thr(50, true))
 	b.Run("http-latency-keepalive", func(b *testing.B) { tunnelBenchLatency(b, p, true) })
 	b.Run("http-latency-new-conn", func(b *testing.B) { tunnelBenchLatency(b, p, false) })
 }
 
-func tunnelBenchThroughput(b *testing.B, p *tunnelPaths, streams int) {
+// tunnelBenchThroughput measures the sinks at addrs: the tunnel's first.
+func tunnelBenchThroughput(b *testing.B, addrs [2]string, streams int) {
 	var elapsed [2]time.Duration
-	addrs := [2]string{p.tunnelSink, p.opensshSink}
 	for i := range b.N {
 		for k := range 2 {
 			path := (i + k) % 2
@@ -278,15 +292,19 @@ func tunnelBenchSetup(b *testing.B) *tunnelPaths {
 	}
 
 	p.opensshSink, p.opensshHTTP = tunnelBenchFreeAddr(b), tunnelBenchFreeAddr(b)
-	tunnelBenchOpenSSH(ctx, b, c, p.opensshSink+":"+sink, p.opensshHTTP+":"+web)
+	tunnelBenchOpenSSH(ctx, b, c, nil, p.opensshSink+":"+sink, p.opensshHTTP+":"+web)
+	p.opensshGCMSink = tunnelBenchFreeAddr(b)
+	gcm := []string{"-c", "aes128-gcm@openssh.com"}
+	tunnelBenchOpenSSH(ctx, b, c, gcm, p.opensshGCMSink+":"+sink)
 	return p
 }
 
-// tunnelBenchOpenSSH runs `ssh -N -L` with the forwards given, until b ends,
-// and waits until they accept connections.
+// tunnelBenchOpenSSH runs `ssh -N -L` with the options and forwards given,
+// until b ends, and waits until the forwards accept connections.
 func tunnelBenchOpenSSH(ctx context.Context, b *testing.B, c *clustertest.Cluster,
-	forwards ...string) {
+	opts []string, forwards ...string) {
 	args := []string{"-F", c.SSHConfig, "-N", "-o", "ExitOnForwardFailure=yes"}
+	args = append(args, opts...)
 	for _, f := range forwards {
 		args = append(args, "-L", f)
 	}

@@ -49,6 +49,7 @@ type DialError struct {
 	Err error
 }
 
+// Error says what failed and, for a refusal, what to do about it.
 func (e *DialError) Error() string {
 	tries := ""
 	if e.Attempts > 1 {
@@ -94,6 +95,7 @@ type StreamError struct {
 	Err error
 }
 
+// Error names the connection, the remote address and the cause.
 func (e *StreamError) Error() string {
 	return fmt.Sprintf("tunnel: connection %d to %s broke: %v", e.Conn, e.Addr, e.Err)
 }
@@ -112,6 +114,7 @@ type PortInUseError struct {
 	Err error
 }
 
+// Error names the port and suggests another one, or 0.
 func (e *PortInUseError) Error() string {
 	return fmt.Sprintf("tunnel: local port %d is already in use (listen on %s): "+
 		"pick another local port, or 0 for a free one", e.Port, e.Addr)

@@ -281,6 +281,7 @@ func (f *fixture) testCutMidStream(t *testing.T) {
 	n, err := io.Copy(io.Discard, resp.Body)
 	require.Error(t, err, "read %d more bytes of %d", n, blobSize)
 	require.Less(t, n+1<<20, int64(blobSize))
+	t.Logf("download ended after %d more bytes: %v", n, err)
 
 	// The listener stays, and a new connection goes through a new SSH
 	// connection.
