@@ -1,9 +1,11 @@
 package recipe
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -108,8 +110,8 @@ type HPC struct {
 	Password Secret `yaml:"password"`
 }
 
-// Secret is a string that is never printed: fmt shows it as "[redacted]".
-// Use string(s) to get the value.
+// Secret is a string that is never printed: fmt, log/slog, encoding/json
+// and yaml.v3 all show it as "[redacted]". Use string(s) to get the value.
 type Secret string
 
 // String returns "[redacted]", or "" for the empty Secret.
@@ -122,6 +124,17 @@ func (s Secret) String() string {
 
 // GoString returns the same as String, so that %#v hides the value too.
 func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// LogValue hides the value from log/slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON writes the redacted form, so that a Config dumped as JSON
+// does not leak the value.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// MarshalYAML writes the redacted form, so that a Config dumped as YAML
+// does not leak the value. Write the value itself with string(s).
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 
 // DefaultConfig returns the configuration used when there is no config
 // file: local executor, local scheduler, default directories.

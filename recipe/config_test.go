@@ -1,13 +1,17 @@
 package recipe
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 )
 
 func decodeConfig(t *testing.T, doc string) (*Config, error) {
@@ -197,4 +201,23 @@ func TestExpandHome(t *testing.T) {
 	} {
 		require.Equal(t, want, expandHome(in), in)
 	}
+}
+
+func TestSecretEncoders(t *testing.T) {
+	const pw = "hunter2-very-secret"
+	h := HPC{Hostname: "x", Password: pw}
+
+	j, err := json.Marshal(h)
+	require.NoError(t, err)
+	require.NotContains(t, string(j), pw)
+	require.Contains(t, string(j), "[redacted]")
+
+	y, err := yaml.Marshal(h)
+	require.NoError(t, err)
+	require.NotContains(t, string(y), pw)
+
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("connect", "password", h.Password,
+		"hpc", h)
+	require.NotContains(t, buf.String(), pw)
 }

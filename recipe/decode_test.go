@@ -422,3 +422,27 @@ func TestLoadMissingFile(t *testing.T) {
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
+
+// yaml.v3 reads unquoted clock times as strings, so the unambiguous forms
+// are accepted unquoted; only bare numbers and MM:SS are traps.
+func TestDecodeUnquotedWalltimes(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"01:00:00":   time.Hour,
+		"1:00:00":    time.Hour,
+		"190:20:30":  190*time.Hour + 20*time.Minute + 30*time.Second,
+		"2-12":       60 * time.Hour,
+		"1-02:03:04": 26*time.Hour + 3*time.Minute + 4*time.Second,
+		"'4:00'":     4 * time.Minute,
+		`"30"`:       30 * time.Minute,
+	} {
+		r, err := decode(t, "service:\n\tname: x\n\tresources:\n\t\ttime: "+in+"\n")
+		require.NoError(t, err, in)
+		d, err := r.Service.Resources.Time.Duration()
+		require.NoError(t, err, in)
+		require.Equal(t, want, d, in)
+	}
+	for _, in := range []string{"30", "4:00", "01:30", "1.5", "1e3", "0x10"} {
+		_, err := decode(t, "service:\n\tname: x\n\tresources:\n\t\ttime: "+in+"\n")
+		require.ErrorIs(t, err, ErrType, in)
+	}
+}

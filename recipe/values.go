@@ -229,7 +229,9 @@ func ParseBind(s string) (Bind, error) {
 	return b, nil
 }
 
-var varPrefixRe = regexp.MustCompile(`^\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})(?:/|$)`)
+// varPrefixRe matches a path that starts with $NAME or ${NAME}.
+var varPrefixRe = regexp.MustCompile(
+	`^\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})(?:/|$)`)
 
 // isAbsolute reports whether p is absolute once the job's shell has
 // expanded a leading ~ or $NAME.
