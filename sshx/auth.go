@@ -26,6 +26,9 @@ type identity struct {
 type credentials struct {
 	ids     []identity
 	skipped []error
+	// pubs holds the public keys of every identity file, decrypted or
+	// not (from KEY.pub), for IdentitiesOnly.
+	pubs [][]byte
 }
 
 // defaultIdentityFiles are offered when Config.IdentityFiles is empty, if
@@ -44,6 +47,11 @@ func loadCredentials(cfg *Config) *credentials {
 	}
 
 	for _, path := range files {
+		if b, err := os.ReadFile(path + ".pub"); err == nil {
+			if pub, _, _, _, err := ssh.ParseAuthorizedKey(b); err == nil {
+				cr.pubs = append(cr.pubs, pub.Marshal())
+			}
+		}
 		signer, err := loadKey(path, cfg.Passphrase)
 		if err != nil {
 			if !explicit && errors.Is(err, fs.ErrNotExist) {
@@ -60,6 +68,7 @@ func loadCredentials(cfg *Config) *credentials {
 			cr.skipped = append(cr.skipped, &KeyError{Path: path + "-cert.pub", Err: err})
 		}
 		cr.ids = append(cr.ids, identity{path: path, signer: signer})
+		cr.pubs = append(cr.pubs, signer.PublicKey().Marshal())
 	}
 	return cr
 }
@@ -167,10 +176,8 @@ func (cr *credentials) signers(cfg *Config, at *authAttempt) []ssh.Signer {
 	var seen [][]byte
 	add := func(s ssh.Signer, from string) {
 		blob := s.PublicKey().Marshal()
-		for _, b := range seen {
-			if bytes.Equal(b, blob) {
-				return
-			}
+		if containsBlob(seen, blob) {
+			return
 		}
 		seen = append(seen, blob)
 		out = append(out, s)
@@ -199,6 +206,9 @@ func (cr *credentials) signers(cfg *Config, at *authAttempt) []ssh.Signer {
 		at.skipped = append(at.skipped, fmt.Errorf("ssh-agent: %w", err))
 	}
 	for _, s := range agentSigners {
+		if cfg.IdentitiesOnly && !containsBlob(cr.pubs, s.PublicKey().Marshal()) {
+			continue
+		}
 		add(s, "agent")
 	}
 	return out
@@ -234,6 +244,15 @@ var rsaCertQuirk = regexp.MustCompile(`^SSH-2\.0-OpenSSH_7\.[2-7]`)
 func offersRSACert(cr *credentials) bool {
 	for _, id := range cr.ids {
 		if id.signer.PublicKey().Type() == ssh.CertAlgoRSAv01 {
+			return true
+		}
+	}
+	return false
+}
+
+func containsBlob(blobs [][]byte, b []byte) bool {
+	for _, x := range blobs {
+		if bytes.Equal(x, b) {
 			return true
 		}
 	}

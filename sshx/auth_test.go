@@ -1,7 +1,9 @@
 package sshx
 
 import (
+	"encoding/pem"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -128,6 +130,21 @@ func TestAuthAgent(t *testing.T) {
 	cfg.UseAgent = false
 	_, err = Dial(testCtx(t), cfg)
 	require.ErrorIs(t, err, ErrAuthFailed, "without the agent the login fails")
+
+	// IdentitiesOnly: agent keys must match an identity file, here through
+	// the .pub of an encrypted copy that cannot be decrypted.
+	cfg.UseAgent, cfg.IdentitiesOnly = true, true
+	_, err = Dial(testCtx(t), cfg)
+	require.ErrorIs(t, err, ErrAuthFailed, "the agent key is not an identity file")
+
+	locked := filepath.Join(t.TempDir(), "id_locked")
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte("pw"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(locked, pem.EncodeToMemory(block), 0o600))
+	require.NoError(t, os.WriteFile(locked+".pub",
+		ssh.MarshalAuthorizedKey(agentSigner.PublicKey()), 0o644))
+	cfg.IdentityFiles = []string{locked}
+	dialTest(t, cfg)
 }
 
 func TestAuthKeyboardInteractive(t *testing.T) {

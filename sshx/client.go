@@ -266,7 +266,7 @@ func (c *Client) watch(cn *conn) {
 // unanswered it closes the connection, which unblocks everything on it.
 func (c *Client) keepalive(cn *conn) {
 	defer c.wg.Done()
-	interval, max := c.cfg.KeepaliveInterval, c.cfg.KeepaliveCountMax
+	interval, countMax := c.cfg.KeepaliveInterval, c.cfg.KeepaliveCountMax
 	if interval < 0 {
 		return
 	}
@@ -288,11 +288,10 @@ func (c *Client) keepalive(cn *conn) {
 		case <-tick.C:
 			if reply != nil {
 				misses++
-				if misses >= max {
-					c.log.Warn("sshx: no keepalive reply, closing connection",
-						"waited", interval*time.Duration(max))
-					cn.kill(fmt.Errorf("no reply to keepalive within %s",
-						interval*time.Duration(max)))
+				if misses >= countMax {
+					waited := interval * time.Duration(countMax)
+					c.log.Warn("sshx: no keepalive reply, closing connection", "waited", waited)
+					cn.kill(fmt.Errorf("no reply to keepalive within %s", waited))
 					return
 				}
 				continue

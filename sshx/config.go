@@ -88,6 +88,11 @@ type Config struct {
 	// UseAgent offers the keys of the ssh-agent at $SSH_AUTH_SOCK, after
 	// the identity files.
 	UseAgent bool
+	// IdentitiesOnly limits the agent's keys to those of IdentityFiles
+	// (matched by public key, also through KEY.pub for keys that could not
+	// be decrypted), like OpenSSH's IdentitiesOnly. It keeps an agent with
+	// many keys from using up the server's MaxAuthTries.
+	IdentitiesOnly bool
 
 	// KnownHostsFiles lists known_hosts files; empty means
 	// ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts. Files that do not

@@ -20,7 +20,8 @@ import (
 // It honours HostName, User, Port, IdentityFile (accumulating in file
 // order), ProxyJump (hops resolved as aliases of the same file),
 // ServerAliveInterval and ServerAliveCountMax, UserKnownHostsFile,
-// StrictHostKeyChecking=accept-new, ConnectTimeout and IdentityAgent none.
+// StrictHostKeyChecking=accept-new, ConnectTimeout, IdentitiesOnly and
+// IdentityAgent none.
 // Single-valued keys take the first value found, as in OpenSSH. "~", "%d",
 // "%h", "%p", "%r", "%u", "%n", "%%" and "${VAR}" are expanded in paths.
 // `Match all` and `Match host` are evaluated; other Match criteria and a
@@ -65,7 +66,7 @@ type sshConfigResolver struct {
 var sshConfigKeys = []string{
 	"hostname", "user", "port", "identityfile", "proxyjump", "proxycommand",
 	"serveraliveinterval", "serveralivecountmax", "userknownhostsfile",
-	"stricthostkeychecking", "connecttimeout", "identityagent",
+	"stricthostkeychecking", "connecttimeout", "identityagent", "identitiesonly",
 }
 
 // resolve returns the Config for alias; depth guards ProxyJump loops.
@@ -99,6 +100,7 @@ func (r *sshConfigResolver) resolve(alias string, depth int) (Config, error) {
 	if strings.EqualFold(first("identityagent"), "none") {
 		cfg.UseAgent = false
 	}
+	cfg.IdentitiesOnly = strings.EqualFold(first("identitiesonly"), "yes")
 	if strings.EqualFold(first("stricthostkeychecking"), "accept-new") {
 		cfg.HostKeyPolicy = HostKeyAcceptNew
 	}

@@ -77,6 +77,7 @@ Host hpc
   StrictHostKeyChecking accept-new
   ConnectTimeout 7
   IdentityAgent none
+  IdentitiesOnly yes
 Host quiet
   ServerAliveInterval 0
   StrictHostKeyChecking no
@@ -93,6 +94,7 @@ Host quiet
 		KeepaliveInterval: 20 * time.Second,
 		KeepaliveCountMax: 5,
 		ConnectTimeout:    7 * time.Second,
+		IdentitiesOnly:    true,
 	}, cfg)
 
 	cfg, err = ConfigFromSSHConfig("quiet", path)
