@@ -206,7 +206,7 @@ func checkPath(p string) error {
 
 // validate checks resources at path; Config reuses it for its slurm
 // defaults.
-func (r *Resources) validate(v *validator, path string) {
+func (r Resources) validate(v *validator, path string) {
 	if _, err := r.Time.Duration(); err != nil {
 		v.fail(path+".time", err)
 	}
@@ -325,7 +325,7 @@ func checkEndpoint(ep string, typ CheckType) error {
 	return nil
 }
 
-func (t *Target) validate(v *validator, path string) {
+func (t Target) validate(v *validator, path string) {
 	switch {
 	case t.ServiceID == "" && t.Host == "":
 		v.fail(path, errorf(ErrMissing, "a monitoring target needs service_id or host"))
