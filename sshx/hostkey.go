@@ -170,9 +170,11 @@ var probeAddr = &net.TCPAddr{IP: net.IPv4zero}
 // KeyError.Want.
 type probeKey struct{}
 
-func (probeKey) Type() string                                 { return "hpcorch-probe@sshx" }
-func (probeKey) Marshal() []byte                              { return []byte("\x00hpcorch-probe@sshx") }
-func (probeKey) Verify(data []byte, sig *ssh.Signature) error { return errors.New("probe key") }
+const probeKeyType = "hpcorch-probe@sshx"
+
+func (probeKey) Type() string                        { return probeKeyType }
+func (probeKey) Marshal() []byte                     { return []byte("\x00" + probeKeyType) }
+func (probeKey) Verify([]byte, *ssh.Signature) error { return errors.New("probe key") }
 
 // hostAttr is the slog attribute naming a server.
 func hostAttr(addr string) slog.Attr { return slog.String("host", addr) }
