@@ -26,9 +26,10 @@ const (
 // BenchmarkSSHXRun runs short `true` commands against the cluster's sshd
 // three ways: on one sshx.Client, with a new `ssh -o BatchMode=yes` per
 // command, and through an OpenSSH ControlMaster (`ssh -S socket`). It
-// reports the mean time per command of each and the ratios: vs-ssh is how many times faster the Client is than a new ssh per
-// command (target ≥ 10), vs-controlmaster is the Client's time over the
-// ControlMaster's (target ≤ 1.2).
+// reports the mean time per command of each and two ratios: vs-ssh is how
+// many times faster the Client is than a new ssh per command (target ≥ 10);
+// vs-controlmaster is the Client's time over the ControlMaster's (target
+// ≤ 1.2).
 func BenchmarkSSHXRun(b *testing.B) {
 	cl := clustertest.Env(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
