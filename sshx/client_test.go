@@ -268,6 +268,30 @@ func TestClientRedial(t *testing.T) {
 		10*time.Millisecond, "the redials must share one connection")
 }
 
+// TestClientServerRestart: while the server is down calls fail fast with a
+// connect error; once it is back (same address and host keys, as after an
+// sshd restart) the next call redials.
+func TestClientServerRestart(t *testing.T) {
+	srv, cfg := newFixture(t, serverOptions{})
+	c := dialTest(t, cfg)
+	ctx := testCtx(t)
+	_, _, err := c.Run(ctx, "true", nil)
+	require.NoError(t, err)
+
+	srv.Close()
+	_, _, err = c.Run(ctx, "true", nil)
+	require.Error(t, err)
+	require.NoError(t, ctx.Err())
+	require.Contains(t, err.Error(), "sshx: connect "+srv.addr)
+
+	opts := srv.opts
+	opts.addr = srv.addr
+	newTestServer(t, opts)
+	out, _, err := c.Run(ctx, "echo restarted", nil)
+	require.NoError(t, err)
+	require.Equal(t, "restarted\n", string(out))
+}
+
 func TestClientClose(t *testing.T) {
 	srv, cfg := newFixture(t, serverOptions{})
 	c, err := Dial(testCtx(t), cfg)

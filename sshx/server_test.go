@@ -58,6 +58,7 @@ type serverOptions struct {
 	kbdCode      string          // one-time code for keyboard-interactive, if set
 	maxSessions  int             // per connection; 0 is unlimited
 	noForwarding bool            // refuse direct-tcpip
+	addr         string          // listen address; default 127.0.0.1:0
 }
 
 // serverConn is one accepted connection; stalled makes it read and drop
@@ -93,7 +94,11 @@ func newTestServer(t testing.TB, opts serverOptions) *testServer {
 	}
 	s.config = s.serverConfig()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	require.NoError(t, err)
 	s.ln, s.addr = ln, ln.Addr().String()
 	s.wg.Add(1)
