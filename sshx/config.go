@@ -17,11 +17,16 @@ import (
 
 // Defaults applied by Dial to zero Config fields.
 const (
-	DefaultPort              = 22
+	// DefaultPort is the SSH port.
+	DefaultPort = 22
+	// DefaultKeepaliveInterval is OpenSSH's usual ServerAliveInterval.
 	DefaultKeepaliveInterval = 15 * time.Second
+	// DefaultKeepaliveCountMax is OpenSSH's ServerAliveCountMax default.
 	DefaultKeepaliveCountMax = 3
-	DefaultMaxSessions       = 8
-	DefaultConnectTimeout    = 30 * time.Second
+	// DefaultMaxSessions stays below sshd's MaxSessions default of 10.
+	DefaultMaxSessions = 8
+	// DefaultConnectTimeout bounds the TCP dial and the handshake.
+	DefaultConnectTimeout = 30 * time.Second
 )
 
 // HostKeyPolicy says what to do with a server whose host key is not in

@@ -38,6 +38,7 @@ type ExitError struct {
 	Stderr []byte
 }
 
+// Error gives the status (or signal) and the first line of Stderr.
 func (e *ExitError) Error() string {
 	msg := firstLine(e.Stderr)
 	if e.Signal != "" {
