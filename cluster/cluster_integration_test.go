@@ -101,7 +101,8 @@ func TestGPUPartitionSetsCUDAVisibleDevices(t *testing.T) {
 	out, err := ssh(t, c, "srun -p "+c.GPUPartition+" --gres=gpu:1 -t 1 "+
 		"bash -c 'echo $(hostname) $CUDA_VISIBLE_DEVICES'")
 	require.NoError(t, err)
-	require.Equal(t, c.GPUNode+" 0", strings.TrimSpace(out))
+	// One of the two fake GPUs: which one depends on what else runs there.
+	require.Regexp(t, "^"+c.GPUNode+" [01]$", strings.TrimSpace(out))
 }
 
 func TestMemoryLimitIsAJobCgroup(t *testing.T) {
