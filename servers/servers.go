@@ -1,6 +1,8 @@
 package servers
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"sync"
@@ -102,9 +104,12 @@ type Servers struct {
 	// newID returns the 8 hex digits of a new ID; tests replace it.
 	newID func() string
 
-	mu       sync.Mutex
-	runRoot  string // absolute, once resolved
-	cadvisor string // remote path of an installed cAdvisor, once known
+	mu      sync.Mutex
+	runRoot string // absolute, once resolved
+	homeDir string // the cluster user's home, once known
+
+	installMu sync.Mutex
+	installed string // remote path of a verified cAdvisor, once known
 }
 
 // New returns a Servers that runs commands through exec and jobs through
@@ -122,3 +127,12 @@ func (s *Servers) Executor() sshx.Executor { return s.exec }
 
 // Scheduler returns the Scheduler s submits jobs to.
 func (s *Servers) Scheduler() slurm.Scheduler { return s.sched }
+
+// randomHex returns 8 random hex digits, the suffix of a new ID.
+func randomHex() string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("servers: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
