@@ -90,7 +90,7 @@ func TestCatalogMiniCluster(t *testing.T) {
 	s := bare.Service
 	require.Equal(t, recipe.KindBare, s.Kind())
 	require.Equal(t, "busybox", s.Program())
-	require.Equal(t, []string{"httpd", "-f", "-p", "18080", "-h", "$HOME"}, s.Args)
+	require.Equal(t, []string{"httpd", "-f", "-p", "${HPCORCH_PORT}", "-h", "$HOME"}, s.Args)
 	require.True(t, s.EnableCAdvisor)
 	require.Equal(t, []recipe.Port{18080}, s.Ports)
 	require.Equal(t, recipe.CheckHTTP, s.HealthCheck.EffectiveType())
@@ -101,7 +101,7 @@ func TestCatalogMiniCluster(t *testing.T) {
 	require.Equal(t, recipe.KindContainer, s.Kind())
 	require.Empty(t, s.Container.DockerSource, "no registry on the throwaway cluster")
 	require.Equal(t, "$HOME/images/hpcorch-test.sif", s.ImagePath())
-	require.Equal(t, []string{"httpd", "-f", "-p", "18090", "-h", "/www"}, s.Args)
+	require.Equal(t, []string{"httpd", "-f", "-p", "${HPCORCH_PORT}", "-h", "/www"}, s.Args)
 	require.True(t, s.EnableCAdvisor)
 	require.Equal(t, []recipe.Port{18090}, s.Ports)
 
