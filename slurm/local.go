@@ -535,21 +535,25 @@ func (l *Local) cancelRecorded(ctx context.Context, id string) error {
 		return err
 	}
 
-	if pgid != 0 {
-		gone := func() bool { return !groupAlive(pgid) }
-		if pollUntil(ctx, l.opts.KillWait, gone) != nil {
-			signalGroup(pgid, syscall.SIGKILL)
-			if err := pollUntil(ctx, l.opts.KillWait, gone); err != nil {
-				return fmt.Errorf("slurm: cancel %s: process group %d: %w", id, pgid, err)
-			}
+	// The owner, if alive, records the end; else the group must be gone.
+	ended := func() bool {
+		if owner.alive() {
+			r, err := l.store.read(id)
+			return err != nil || r.State.Terminal()
+		}
+		return pgid == 0 || !groupAlive(pgid)
+	}
+	if pollUntil(ctx, l.opts.KillWait, ended) != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		signalGroup(pgid, syscall.SIGKILL)
+		if err := pollUntil(ctx, max(l.opts.KillWait, 30*time.Second), ended); err != nil {
+			return fmt.Errorf("slurm: cancel %s: process group %d: %w", id, pgid, err)
 		}
 	}
 	if owner.alive() {
-		// The owner records the end; wait for it.
-		return pollUntil(ctx, time.Minute, func() bool {
-			r, err := l.store.read(id)
-			return err != nil || r.State.Terminal()
-		})
+		return nil
 	}
 	return l.reap(id)
 }

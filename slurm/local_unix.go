@@ -64,13 +64,38 @@ func (p procID) alive() bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// groupAlive reports whether any process remains in process group pgid.
+// groupAlive reports whether a live process (not a zombie) remains in
+// process group pgid. It reads /proc where there is one, else asks kill,
+// which also counts zombies.
 func groupAlive(pgid int) bool {
 	if pgid <= 0 {
 		return false
 	}
-	err := syscall.Kill(-pgid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		err := syscall.Kill(-pgid, 0)
+		return err == nil || errors.Is(err, syscall.EPERM)
+	}
+	want := strconv.Itoa(pgid)
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:]) // f[0] state, f[1] ppid, f[2] pgrp
+		if len(f) > 2 && f[2] == want && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
 }
 
 // signalGroup sends sig to process group pgid, ignoring a group that is
