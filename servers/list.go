@@ -215,7 +215,8 @@ func (s *Servers) lookup(ctx context.Context, idOrJobID string) (*Service, slurm
 }
 
 // lookupJobID finds the service of a numeric job id.
-func (s *Servers) lookupJobID(ctx context.Context, root, jobID string) (*Service, slurm.Job, error) {
+func (s *Servers) lookupJobID(ctx context.Context, root, jobID string,
+) (*Service, slurm.Job, error) {
 	m, err := s.sched.Status(ctx, []string{jobID})
 	if err != nil {
 		return nil, slurm.Job{}, fmt.Errorf("servers: look up job %s: %w", jobID, err)
@@ -266,15 +267,19 @@ func (s *Servers) readRecord(ctx context.Context, dir string) (*record, string, 
 	return &rec, strings.TrimSpace(idPart), nil
 }
 
+// statuses maps a service ID to its status file's KEY=VALUE pairs.
+type statuses map[string]map[string]string
+
 // readStatuses reads the status files of the services ids under root with
 // one command.
-func (s *Servers) readStatuses(ctx context.Context, root string, ids []string) (map[string]map[string]string, error) {
+func (s *Servers) readStatuses(ctx context.Context, root string, ids []string) (statuses, error) {
 	var b strings.Builder
 	b.WriteString("cd " + sshx.Quote(root) + " 2>/dev/null || exit 0\nfor d in")
 	for _, id := range ids {
 		b.WriteString(" " + sshx.Quote(id))
 	}
-	b.WriteString("; do printf '\\036%s\\n' \"$d\"; cat \"$d/" + statusFile + "\" 2>/dev/null; done; true")
+	b.WriteString("; do printf '\\036%s\\n' \"$d\"; ")
+	b.WriteString("cat \"$d/" + statusFile + "\" 2>/dev/null; done; true")
 	out, _, err := s.exec.Run(ctx, b.String(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("servers: read status files: %w", err)
@@ -284,8 +289,8 @@ func (s *Servers) readStatuses(ctx context.Context, root string, ids []string) (
 
 // parseStatuses parses the output of readStatuses: a "\x1e<id>" line
 // before each service's KEY=VALUE lines.
-func parseStatuses(out []byte) map[string]map[string]string {
-	res := map[string]map[string]string{}
+func parseStatuses(out []byte) statuses {
+	res := statuses{}
 	var cur map[string]string
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {

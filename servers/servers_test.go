@@ -42,7 +42,8 @@ func newLocalEnv(t *testing.T) *localEnv {
 		t.Skip("busybox is needed to serve HTTP in local jobs")
 	}
 	dir := t.TempDir()
-	return &localEnv{t: t, stateDir: filepath.Join(dir, "state"), runRoot: filepath.Join(dir, "run")}
+	return &localEnv{t: t, stateDir: filepath.Join(dir, "state"),
+		runRoot: filepath.Join(dir, "run")}
 }
 
 // servers returns a new Servers on the env, with its own scheduler value,

@@ -226,7 +226,9 @@ func (s *Servers) plan(ctx context.Context, r *recipe.Recipe, o StartOptions) (*
 
 // prepareRunDir creates the run folder and writes service.json and the
 // caller's files into it.
-func (s *Servers) prepareRunDir(ctx context.Context, p *plan, r *recipe.Recipe, files []File) error {
+func (s *Servers) prepareRunDir(ctx context.Context, p *plan, r *recipe.Recipe,
+	files []File,
+) error {
 	dirs := map[string]bool{p.runDir: true}
 	for _, f := range files {
 		dirs[path.Dir(path.Join(p.runDir, f.Name))] = true

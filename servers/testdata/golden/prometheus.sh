@@ -118,7 +118,8 @@ hpcorch_pick() {
 	HPCORCH_PICKED=
 	if ! hpcorch_port_free "$p"; then
 		if [ "$2" != 1 ]; then
-			hpcorch_log "port $p is busy on $HPCORCH_NODE, and the recipe fixes it (use \${HPCORCH_PORT} to let hpcorch choose)"
+			hpcorch_log "port $p is busy on $HPCORCH_NODE, and the recipe fixes it" \
+				"(use \${HPCORCH_PORT} to let hpcorch choose)"
 		else
 			p=
 			for ((i = 1; i <= 200; i++)); do
@@ -178,7 +179,8 @@ hpcorch_cadvisor_install() {
 	local bin=$1 url=$2 want=$3 tmp got
 	[ -x "$bin" ] && return 0
 	if [ -z "$url" ]; then
-		hpcorch_log "cAdvisor is not installed at $bin and no download URL is set: install it from the login node first (InstallCAdvisor)"
+		hpcorch_log "cAdvisor is not installed at $bin and no download URL is set:" \
+			"install it from the login node first (InstallCAdvisor)"
 		return 1
 	fi
 	mkdir -p "${bin%/*}" || return 1
@@ -190,13 +192,16 @@ hpcorch_cadvisor_install() {
 		wget -q -T 20 -O "$tmp" "$url"
 	fi || {
 		rm -f "$tmp"
-		hpcorch_log "cannot download cAdvisor from $url: this node may have no internet access; upload the binary from the login node instead (CAdvisorSource.LocalPath, InstallCAdvisor)"
+		hpcorch_log "cannot download cAdvisor from $url: this node may have no internet" \
+			"access; upload the binary from the login node instead" \
+			"(CAdvisorSource.LocalPath, InstallCAdvisor)"
 		return 1
 	}
 	got=$(hpcorch_sha256 "$tmp")
 	if [ -z "$want" ] || [ "$got" != "$want" ]; then
 		rm -f "$tmp"
-		hpcorch_log "cAdvisor from $url has SHA-256 $got, expected ${want:-(none given)}: not installed"
+		hpcorch_log "cAdvisor from $url has SHA-256 $got," \
+			"expected ${want:-(none given)}: not installed"
 		return 1
 	fi
 	chmod 755 "$tmp" && mv -f "$tmp" "$bin"
@@ -212,7 +217,8 @@ hpcorch_cadvisor_start() {
 	pid=$!
 	HPCORCH_PIDS+=("$pid")
 	for ((i = 0; i < 300; i++)); do
-		if hpcorch_http_ok "$port" /healthz 2>/dev/null || hpcorch_http_ok "$port" /metrics 2>/dev/null; then
+		if hpcorch_http_ok "$port" /healthz 2>/dev/null ||
+			hpcorch_http_ok "$port" /metrics 2>/dev/null; then
 			hpcorch_log "cAdvisor answers on $HPCORCH_NODE:$port"
 			hpcorch_status CADVISOR_PORT "$port" CADVISOR_PID "$pid"
 			return 0
@@ -234,7 +240,8 @@ hpcorch_image() {
 	local img=$1 src=$2 tmp
 	[ -e "$img" ] && return 0
 	if [ -z "$src" ]; then
-		hpcorch_log "image $img does not exist and the recipe names no docker_source: build or copy the image there first"
+		hpcorch_log "image $img does not exist and the recipe names no docker_source:" \
+			"build or copy the image there first"
 		return 1
 	fi
 	if ! command -v apptainer >/dev/null 2>&1; then
@@ -246,7 +253,9 @@ hpcorch_image() {
 	hpcorch_log "image $img is missing: building it from $src"
 	if ! apptainer build "$tmp" "$src"; then
 		rm -rf "$tmp"
-		hpcorch_log "cannot build $img from $src: $HPCORCH_NODE may not reach the registry; build the image where the registry is reachable (apptainer build IMAGE $src) and copy it to $img"
+		hpcorch_log "cannot build $img from $src: $HPCORCH_NODE may not reach the" \
+			"registry; build the image where the registry is reachable" \
+			"(apptainer build IMAGE $src) and copy it to $img"
 		return 1
 	fi
 	mv -f "$tmp" "$img"

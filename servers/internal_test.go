@@ -1,0 +1,212 @@
+package servers
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcorch/hpcorch/recipe"
+	"github.com/hpcorch/hpcorch/slurm"
+)
+
+// TestDryRunTestdataGolden renders the recipes in testdata/recipes, which
+// use what the catalog does not (runscript, binds, GPUs, several ports,
+// awkward environment values, a session).
+func TestDryRunTestdataGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "recipes", "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	s := dryRunServers(t, Options{Session: "golden",
+		CAdvisor: CAdvisorSource{URL: "https://example.invalid/cadvisor", SHA256: "ab12"},
+		Defaults: recipe.Resources{QOS: "normal", Partition: "ignored-when-set"}})
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			r, err := recipe.Load(file)
+			require.NoError(t, err)
+			got, err := s.DryRun(context.Background(), r)
+			require.NoError(t, err)
+			checkGolden(t, filepath.Join("testdata", "golden", "testdata_"+name+".sh"), got)
+		})
+	}
+}
+
+func TestDryRunContents(t *testing.T) {
+	s := dryRunServers(t, Options{Session: "golden"})
+	r, err := recipe.Load(filepath.Join("testdata", "recipes", "everything.yaml"))
+	require.NoError(t, err)
+	got, err := s.DryRun(context.Background(), r)
+	require.NoError(t, err)
+
+	for _, want := range []string{
+		"#SBATCH --job-name=everything_0a1b2c3d\n",
+		"#SBATCH --comment=hpcorch:service:golden\n",
+		"#SBATCH --gres=gpu:2\n",
+		"#SBATCH --mem=32G\n",
+		"hpcorch_pick 7000 1 || exit 1\n",
+		"hpcorch_pick 7001 1 || exit 1\n",
+		"hpcorch_pick 7002 0 || exit 1\n", // nothing reads HPCORCH_PORT_2
+		"hpcorch_pick 9100 1 || exit 1\n",
+		`hpcorch_env MODELS "${HOME}"/models` + "\n",
+		`HPCORCH_IMAGE="${HOME}"/containers/tools.sif` + "\n",
+		`hpcorch_image "$HPCORCH_IMAGE" docker://ghcr.io/example/tools:1.2 || exit 1`,
+		`apptainer run --nv --bind "${HOME}"/data:/data:ro --bind /scratch:/scratch ` +
+			`"${HPCORCH_APPTAINER_ENV[@]}" "$HPCORCH_IMAGE" --listen 0.0.0.0:"${HPCORCH_PORT}" ` +
+			`--admin "${HPCORCH_PORT_1}" --data "${HOME}"/data` + "\n",
+	} {
+		require.Contains(t, got, want)
+	}
+}
+
+func checkGolden(t *testing.T, file, got string) {
+	t.Helper()
+	if *update {
+		require.NoError(t, os.WriteFile(file, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(file)
+	require.NoError(t, err, "run go test -update to create the golden file")
+	if diff := firstDiff(string(want), got); diff != "" {
+		t.Fatalf("%s differs from the dry run (go test -update rewrites it):\n%s", file, diff)
+	}
+}
+
+func TestComment(t *testing.T) {
+	tests := []struct {
+		kind    Kind
+		session string
+		text    string
+	}{
+		{KindService, "", "hpcorch:service"},
+		{KindService, "s1", "hpcorch:service:s1"},
+		{KindMonitor, "a.b-c", "hpcorch:monitor:a.b-c"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.text, comment(tt.kind, tt.session))
+		k, s, ok := parseComment(tt.text)
+		require.True(t, ok)
+		require.Equal(t, tt.kind, k)
+		require.Equal(t, tt.session, s)
+	}
+	for _, other := range []string{"", "my own job", "hpcorch", "xhpcorch:service"} {
+		_, _, ok := parseComment(other)
+		require.False(t, ok, other)
+	}
+}
+
+func TestParseStatuses(t *testing.T) {
+	out := "\x1ea_00000001\nVERSION=1\nPORT=18080\nPORTS=18080,18081\nCADVISOR_PORT=8080\n" +
+		"CGROUP=/slurm_node2/uid_2001/job_42\nNAME=web\n\x1eb_00000002\n"
+	st := parseStatuses([]byte(out))
+	require.Len(t, st, 2)
+	require.Empty(t, st["b_00000002"])
+
+	svc := Service{ID: "a_00000001", State: slurm.StateRunning}
+	svc.apply(st["a_00000001"])
+	require.Equal(t, 18080, svc.Port)
+	require.Equal(t, []int{18080, 18081}, svc.Ports)
+	require.Equal(t, 8080, svc.CAdvisorPort)
+	require.Equal(t, "/slurm_node2/uid_2001/job_42", svc.CgroupID)
+	require.Equal(t, "web", svc.Name)
+}
+
+// homeExec answers the home folder lookup and records commands.
+type homeExec struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (h *homeExec) Run(_ context.Context, cmd string, _ io.Reader) ([]byte, []byte, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cmds = append(h.cmds, cmd)
+	return []byte("/home/remote\n"), nil, nil
+}
+
+func (h *homeExec) Put(context.Context, string, io.Reader, fs.FileMode) error { return nil }
+
+func (h *homeExec) DialContext(context.Context, string, string) (net.Conn, error) {
+	return nil, net.ErrClosed
+}
+
+func TestRunRoot(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", "/home/remote/.hpcorch/run"},
+		{"~/x", "/home/remote/x"},
+		{"$HOME/y/z", "/home/remote/y/z"},
+		{"${HOME}/w", "/home/remote/w"},
+		{"rel/dir", "/home/remote/rel/dir"},
+		{"/abs/dir/", "/abs/dir"},
+	}
+	for _, tt := range tests {
+		h := &homeExec{}
+		s := New(h, slurm.NewLocal(slurm.LocalOptions{StateDir: t.TempDir()}),
+			Options{RunRoot: tt.in})
+		got, err := s.root(context.Background())
+		require.NoError(t, err, tt.in)
+		require.Equal(t, tt.want, got, tt.in)
+		_, err = s.root(context.Background())
+		require.NoError(t, err)
+		if strings.HasPrefix(tt.in, "/") {
+			require.Empty(t, h.cmds, "an absolute root needs no lookup")
+		} else {
+			require.Len(t, h.cmds, 1, "the home folder is looked up once")
+		}
+	}
+
+	s := New(&homeExec{}, nil, Options{RunRoot: "$HOME/$USER"})
+	_, err := s.root(context.Background())
+	require.Error(t, err)
+}
+
+func TestRecipeCheck(t *testing.T) {
+	_, ok := RecipeCheck(nil)
+	require.False(t, ok)
+
+	c, ok := RecipeCheck(&recipe.HealthCheck{Path: "/ready", Timeout: time.Minute})
+	require.True(t, ok)
+	require.Equal(t, "http :port/ready", c.Name)
+	require.Equal(t, time.Minute, c.Timeout)
+
+	c, ok = RecipeCheck(&recipe.HealthCheck{Type: recipe.CheckTCP, Port: 6379})
+	require.True(t, ok)
+	require.Equal(t, "tcp :6379", c.Name)
+	require.Equal(t, recipe.DefaultHealthTimeout, c.Timeout)
+
+	c, ok = RecipeCheck(&recipe.HealthCheck{Expect: "listening"})
+	require.True(t, ok)
+	require.Equal(t, `log "listening"`, c.Name)
+
+	c, ok = RecipeCheck(&recipe.HealthCheck{Endpoint: "http://localhost:11434/api/tags"})
+	require.True(t, ok)
+	require.Equal(t, "http http://localhost:11434/api/tags", c.Name)
+
+	tg := &Target{Servers: New(&homeExec{}, slurm.New(&homeExec{}, slurm.Options{}), Options{}),
+		Service: &Service{ID: "x_1", Node: "node2", Port: 80}}
+	addr, err := tg.addr("localhost", 11434)
+	require.NoError(t, err)
+	require.Equal(t, "node2:11434", addr)
+	addr, err = tg.addr("", 0)
+	require.NoError(t, err)
+	require.Equal(t, "node2:80", addr)
+	tg.Service.Port = 0
+	_, err = tg.addr("", 0)
+	require.ErrorIs(t, err, ErrNoPort)
+}
+
+func TestValidRelPath(t *testing.T) {
+	for _, ok := range []string{"a", "a/b.yml", "conf/x"} {
+		require.True(t, validRelPath(ok), ok)
+	}
+	for _, bad := range []string{"", "/a", "../a", "a/../../b", ".", "a//b", "a/./b"} {
+		require.False(t, validRelPath(bad), bad)
+	}
+}
