@@ -33,30 +33,49 @@
 // # Ports
 //
 // The job script picks the ports on the node: the recipe's port when it is
-// free there, else a free one, under a lock in the shared home so that two
-// jobs starting on one node at once never pick the same port. The ports are
-// exported as HPCORCH_PORT (the first), HPCORCH_PORT_0, HPCORCH_PORT_1, ...
-// and written to status.env. A recipe that wants to move when its port is
-// taken says so by using ${HPCORCH_PORT} in its command, arguments or
+// free there, else a free one above it, under a lock in the run root
+// (RunRoot/.ports/<node>) so that two jobs starting on one node at once never
+// pick the same port; a port is reserved until its job ends. The ports are
+// written to status.env, which the SDK reads, so Service.Port is the port
+// actually bound. A recipe lets its port move by using ${HPCORCH_PORT} (or
+// ${HPCORCH_PORT_<i>} for its i-th port) in its command, arguments or
 // environment; a recipe that hard-codes its port keeps it, busy or not.
+//
+// The job exports, for the command and the recipe's values to use:
+//
+//	HPCORCH_ID            the service ID
+//	HPCORCH_RUN_DIR       the run folder (where StartOptions.Files are)
+//	HPCORCH_NODE          the node's name
+//	HPCORCH_PORT          the main port; HPCORCH_PORT_0, _1, ... for each port
+//	HPCORCH_CADVISOR_PORT cAdvisor's port, with enable_cadvisor
 //
 // # Containers
 //
-// A recipe with a container runs under `apptainer exec` with --env for each
-// environment entry, --bind for each bind mount and --nv when the job asks
-// for GPUs. A missing image is built from docker_source into image_path on the
-// compute node; nodes without registry access fail with a message in the job
-// log. Build the image on a machine that can reach the registry instead
-// (`apptainer build IMAGE docker://...`) and copy it to image_path, or pass it
-// as a StartOptions file.
+// A recipe with a container runs under `apptainer exec` (`apptainer run`
+// when it names no command) with --env for each environment entry (values
+// holding a comma or a quote go as APPTAINERENV_ variables, which --env
+// cannot carry), --bind for each bind mount and --nv when the job asks for
+// GPUs. APPTAINER_TMPDIR is a folder of the run folder, removed when the job
+// ends. A missing image is built from docker_source into image_path on the
+// compute node; when the node cannot reach the registry, the job fails with
+// a line in its log saying so. Compute nodes often cannot: build the image
+// where the registry is reachable (`apptainer build image.sif
+// docker://...`) and copy it to image_path, for example with the Executor's
+// Put (Servers.Executor), before starting the service.
 //
 // # cAdvisor
 //
-// With enable_cadvisor, the job starts cAdvisor from $HOME/.local/bin/cadvisor
-// before the service, on its own free port (8080 when free), with flags for
-// nodes without Docker, and waits until it answers. The binary is installed
-// once: InstallCAdvisor uploads CAdvisorSource.LocalPath over the Executor, or
-// the job downloads CAdvisorSource.URL and checks its SHA-256.
+// With enable_cadvisor, the job starts cAdvisor (CAdvisorSource.Path,
+// $HOME/.local/bin/cadvisor by default) before the service, on a port chosen
+// like the service's (cadvisor_port, 8080 by default, when free), with
+// -listen_ip=0.0.0.0 -housekeeping_interval=10s -docker_only=false
+// -store_container_labels=false, which suit nodes without Docker (raw
+// cgroups), waits until /healthz or /metrics answers and records its port.
+// The binary is installed once per cluster: InstallCAdvisor uploads
+// CAdvisorSource.LocalPath over the Executor (Start calls it), or the job
+// downloads CAdvisorSource.URL and checks its SHA-256. Service.CgroupID names
+// the job's cgroup as cAdvisor labels it (id="/slurm_node2/uid_2001/job_42"
+// on SLURM with cgroup v1), to select the service's own series.
 //
 // # Security
 //

@@ -32,7 +32,61 @@ var (
 	// ErrCheckTimeout reports a readiness check that kept failing for
 	// its whole timeout.
 	ErrCheckTimeout = errors.New("servers: readiness check timed out")
+
+	// ErrPortInUse reports a service whose log says its port was taken
+	// ("address already in use"), as happens to a recipe that hard-codes a
+	// port another job holds on the node (BC-22).
+	ErrPortInUse = errors.New("servers: port already in use on the node")
+
+	// ErrRegistryUnreachable reports an image build that could not reach
+	// the registry, as from a compute node without internet (BC-18).
+	// Build the image on the login node (BuildImage) or upload it
+	// (UploadImage).
+	ErrRegistryUnreachable = errors.New("servers: container registry unreachable")
+
+	// ErrImageNotFound reports an image the registry does not have.
+	ErrImageNotFound = errors.New("servers: container image not found in the registry")
 )
+
+// logClasses map what a job log says to the sentinel that names it. A
+// class with context applies only when the log also holds one of those
+// (an Apptainer FATAL line or hpcorch's own build message), so that a
+// service's own network trouble is not taken for a registry's.
+var logClasses = []struct {
+	err     error
+	markers []string
+	context []string
+}{
+	{ErrPortInUse, []string{"address already in use", "address in use"}, nil},
+	{ErrImageNotFound, []string{"manifest unknown", "repository does not exist",
+		"requested access to the resource is denied"}, []string{"fatal:", "hpcorch: "}},
+	{ErrRegistryUnreachable, []string{"may not reach the registry", "i/o timeout",
+		"error pinging docker registry", "no such host", "network is unreachable"},
+		[]string{"fatal:", "hpcorch: cannot build"}},
+}
+
+// classifyLog wraps err with the sentinel the log's content names, if any.
+func classifyLog(log string, err error) error {
+	low := strings.ToLower(log)
+	for _, c := range logClasses {
+		if len(c.context) > 0 && !containsAny(low, c.context) {
+			continue
+		}
+		if containsAny(low, c.markers) {
+			return fmt.Errorf("%w (%w)", err, c.err)
+		}
+	}
+	return err
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, m := range subs {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
 
 // ReadyError reports a WaitReady that failed: the phase it was in, what
 // the scheduler last said, and the job's last log lines.

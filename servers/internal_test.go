@@ -2,6 +2,7 @@ package servers
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/hpcorch/hpcorch/recipe"
 	"github.com/hpcorch/hpcorch/slurm"
+	"github.com/hpcorch/hpcorch/sshx"
 )
 
 // TestDryRunTestdataGolden renders the recipes in testdata/recipes, which
@@ -209,4 +211,74 @@ func TestValidRelPath(t *testing.T) {
 	for _, bad := range []string{"", "/a", "../a", "a/../../b", ".", "a//b", "a/./b"} {
 		require.False(t, validRelPath(bad), bad)
 	}
+}
+
+func TestClassifyLog(t *testing.T) {
+	base := errors.New("job ended")
+	tests := []struct {
+		log  string
+		want error
+	}{
+		{"F0225 cadvisor.go:153] listen tcp :8080: bind: address already in use", ErrPortInUse},
+		{"OSError: [Errno 98] Address in use", ErrPortInUse},
+		{"FATAL:   While making image from oci registry: error fetching image to cache: " +
+			"failed to get checksum for docker://org/img:0.4.2: error pinging docker registry " +
+			"registry-1.docker.io: Get \"https://registry-1.docker.io/v2/\": dial tcp 1.2.3.4:443: " +
+			"i/o timeout", ErrRegistryUnreachable},
+		{"hpcorch: cannot build /h/x.sif from docker://x: node2 may not reach the registry; ...",
+			ErrRegistryUnreachable},
+		{"FATAL:   ... Error reading manifest latest in docker.io/org/img: manifest unknown",
+			ErrImageNotFound},
+		{"my service: upstream i/o timeout, retrying", nil},
+		{"all good", nil},
+	}
+	for _, tt := range tests {
+		err := classifyLog(tt.log, base)
+		require.ErrorIs(t, err, base)
+		for _, s := range []error{ErrPortInUse, ErrRegistryUnreachable, ErrImageNotFound} {
+			require.Equal(t, s == tt.want, errors.Is(err, s), "%q: %v", tt.log, s)
+		}
+	}
+}
+
+func TestImages(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := New(&sshx.Local{}, slurm.NewLocal(slurm.LocalOptions{StateDir: t.TempDir()}),
+		Options{RunRoot: dir})
+	img := filepath.Join(dir, "img", "x.sif")
+	r := &recipe.Recipe{Service: recipe.Service{Name: "x",
+		Container: &recipe.Container{ImagePath: img}}}
+
+	// Missing, and nothing to build it from.
+	_, err := s.BuildImage(ctx, r)
+	require.ErrorContains(t, err, "names no docker_source")
+
+	local := filepath.Join(t.TempDir(), "local.sif")
+	require.NoError(t, os.WriteFile(local, []byte("sif"), 0o644))
+	got, err := s.UploadImage(ctx, r, local)
+	require.NoError(t, err)
+	require.Equal(t, img, got)
+	data, err := os.ReadFile(img)
+	require.NoError(t, err)
+	require.Equal(t, "sif", string(data))
+
+	// Present: nothing to do.
+	got, err = s.BuildImage(ctx, r)
+	require.NoError(t, err)
+	require.Equal(t, img, got)
+
+	_, err = s.BuildImage(ctx, &recipe.Recipe{Service: recipe.Service{Name: "bare"}})
+	require.Error(t, err)
+}
+
+// Recipe validation refuses a destination bound twice (BC-20), so the
+// script never carries Apptainer's duplicate-bind warning.
+func TestBindsValidated(t *testing.T) {
+	s := dryRunServers(t, Options{})
+	r := &recipe.Recipe{Service: recipe.Service{Name: "b", Command: "x",
+		Container: &recipe.Container{ImagePath: "/i.sif",
+			BindMounts: []string{"/data", "/data:/data"}}}}
+	_, err := s.DryRun(context.Background(), r)
+	require.ErrorContains(t, err, "already bound")
 }

@@ -294,6 +294,7 @@ func (w *waiter) fail(ctx context.Context, cause error) error {
 	defer cancel()
 	if log, err := w.s.ServiceLogs(lctx, e.ID, 30); err == nil {
 		e.Log = log
+		e.Err = classifyLog(log, e.Err)
 	}
 	return e
 }

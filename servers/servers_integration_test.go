@@ -52,6 +52,12 @@ func newCluster(t *testing.T) *cluster {
 			}
 		}
 		_, _, _ = s.exec.Run(ctx, "rm -rf \"$HOME\"/.hpcorch-test/"+session, nil)
+		if !t.Failed() {
+			// The session's run folders; a failed test keeps them to look at.
+			_, _, _ = s.exec.Run(ctx, `for f in "$HOME"/.hpcorch/run/*/service.json; do `+
+				`grep -q '"session": "`+session+`"' "$f" && rm -rf "${f%/service.json}"; `+
+				`done; true`, nil)
+		}
 	})
 	return c
 }
@@ -155,6 +161,14 @@ func TestClusterServices(t *testing.T) {
 		require.NoError(t, err, "%s", svc.ID)
 		t.Logf("%s ready in %s: %+v", svc.ID, rd.Total, rd.Phases)
 	}
+
+	// The other kinds of check, run from the login node and in the job.
+	_, err = a.WaitReady(ctx, bare.JobID,
+		TCPCheck(0).WithTimeout(time.Minute),
+		LogCheck("hpcorch: starting busybox").WithTimeout(time.Minute),
+		CommandCheck("sh", "-c", `test "$(hostname)" = "$HPCORCH_HOST"`).WithTimeout(time.Minute),
+	)
+	require.NoError(t, err)
 
 	// A second process lists both, with what their jobs reported.
 	b := c.servers(nil)

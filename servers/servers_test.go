@@ -424,3 +424,42 @@ func TestStartRejects(t *testing.T) {
 	_, err = bad.StartService(ctx, r)
 	require.Error(t, err)
 }
+
+// TestLocalFixedPortBusy: a recipe that hard-codes a port another process
+// holds keeps it, fails, and WaitReady says why (BC-22).
+func TestLocalFixedPortBusy(t *testing.T) {
+	env := newLocalEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	s := env.servers(Options{})
+
+	// The port's holder answers 503, so that only the service's own
+	// answer could pass the health check.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	busy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})}
+	go func() { _ = busy.Serve(l) }()
+	defer busy.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+
+	r := decode(t, fmt.Sprintf(`
+service:
+  name: fixed
+  command: busybox
+  args: ["httpd", "-f", "-p", "%d", "-h", %q]
+  ports: [%d]
+  health_check:
+    path: /index.html
+    timeout: 30s
+`, port, wwwDir(t), port))
+	svc, err := s.StartService(ctx, r)
+	require.NoError(t, err)
+
+	_, err = s.WaitReady(ctx, svc.ID)
+	require.ErrorIs(t, err, ErrJobEnded)
+	require.ErrorIs(t, err, ErrPortInUse)
+	var re *ReadyError
+	require.ErrorAs(t, err, &re)
+	require.Contains(t, re.Log, fmt.Sprintf("port %d is busy", port))
+}
