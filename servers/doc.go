@@ -39,7 +39,13 @@
 // written to status.env, which the SDK reads, so Service.Port is the port
 // actually bound. A recipe lets its port move by using ${HPCORCH_PORT} (or
 // ${HPCORCH_PORT_<i>} for its i-th port) in its command, arguments or
-// environment; a recipe that hard-codes its port keeps it, busy or not.
+// environment; a recipe that hard-codes its port keeps it, busy or not
+// (WaitReady then reports ErrPortInUse from its log).
+//
+// BUG(hpcorch#servers): reservations are per user (they live in the user's
+// run root): another user's job on the node is seen only once it listens, so
+// two users' jobs choosing the same port in the same instant can still
+// collide.
 //
 // The job exports, for the command and the recipe's values to use:
 //
@@ -60,8 +66,8 @@
 // compute node; when the node cannot reach the registry, the job fails with
 // a line in its log saying so. Compute nodes often cannot: build the image
 // where the registry is reachable (`apptainer build image.sif
-// docker://...`) and copy it to image_path, for example with the Executor's
-// Put (Servers.Executor), before starting the service.
+// docker://...`) and copy it to image_path with UploadImage, or build it on
+// the login node with BuildImage, before starting the service.
 //
 // # cAdvisor
 //
