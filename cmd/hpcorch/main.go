@@ -1,0 +1,84 @@
+// Command hpcorch runs and monitors services on a SLURM cluster from this
+// machine, with the flags and outputs of the reference tool it replaces:
+//
+//	hpcorch --recipe recipes/services/redis_with_cadvisor.yaml --wait
+//	hpcorch --status
+//	hpcorch --create-tunnel prometheus_6355d49f 9090 9090
+//	hpcorch --query-metrics prometheus_6355d49f 'container_memory_usage_bytes'
+//	hpcorch --stop-all-services
+//
+// Run hpcorch --help for every flag. The cluster is described by
+// config.yaml (or --config FILE); see package
+// github.com/hpcorch/hpcorch/recipe for its format.
+//
+// Results go to standard output (as JSON with --json); progress lines and
+// errors go to standard error. Errors are one line, and the exit status is 1
+// when an action failed and 2 for a command line that does not parse.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole command: it parses argv, runs the action and returns
+// the exit status. ctx ends on Ctrl-C or SIGTERM.
+func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
+	inv, err := parse(argv)
+	switch {
+	case errors.Is(err, errHelp):
+		writeUsage(stdout)
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "hpcorch: %v\nRun hpcorch --help for usage.\n", err)
+		return exitUsage
+	}
+
+	c := &cli{inv: inv, stdout: stdout, stderr: stderr, progressTTY: isTerminal(stderr)}
+	if err := c.run(ctx); err != nil {
+		fmt.Fprintf(stderr, "hpcorch: %s\n", oneLine(err))
+		return exitFail
+	}
+	return exitOK
+}
+
+// oneLine is the first line of err's message: errors that carry a job's
+// log (servers.ReadyError) keep it on later lines.
+func oneLine(err error) string {
+	msg, _, more := strings.Cut(err.Error(), "\n")
+	if more {
+		msg += " (more with --logs ID)"
+	}
+	return msg
+}
+
+// isTerminal reports whether w is a terminal, where a progress line is
+// rewritten in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
