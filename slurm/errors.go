@@ -42,13 +42,14 @@ var (
 
 // SpecError reports a JobSpec field that Render refused.
 type SpecError struct {
-	Field string // the JobSpec field, e.g. "Partition"
-	Value string // the refused value
-	Err   error  // why; wraps ErrInvalidSpec
+	Field  string // the JobSpec field, e.g. "Partition"
+	Value  string // the refused value
+	Reason string // why, for people
+	Err    error  // wraps ErrInvalidSpec
 }
 
 func (e *SpecError) Error() string {
-	return fmt.Sprintf("slurm: job spec field %s=%q: %v", e.Field, e.Value, e.Err)
+	return fmt.Sprintf("slurm: invalid job spec: %s=%q: %s", e.Field, e.Value, e.Reason)
 }
 
 func (e *SpecError) Unwrap() error { return e.Err }

@@ -137,6 +137,9 @@ func validTaskSpec(s string) bool {
 // validJobID reports whether s is a job id hpcorch may pass to squeue,
 // sacct or scancel: a plain id, an array task or a het component.
 func validJobID(s string) bool {
+	if s != strings.TrimSpace(s) {
+		return false
+	}
 	r, err := ParseJobID(s)
 	return err == nil && r.Step == "" && r.TaskSpec == ""
 }

@@ -2,7 +2,6 @@ package slurm
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
@@ -222,7 +221,8 @@ func checkHostlist(h string) error {
 		return nil
 	}
 	if _, err := ExpandHostlist(h); err != nil {
-		return &SpecError{Field: "NodeList", Value: h, Err: errors.Join(ErrInvalidSpec, err)}
+		return &SpecError{Field: "NodeList", Value: h, Reason: "not a hostlist",
+			Err: errors.Join(ErrInvalidSpec, err)}
 	}
 	return nil
 }
@@ -246,5 +246,5 @@ func sbatchQuote(v string) string {
 }
 
 func specErr(field, value, why string) error {
-	return &SpecError{Field: field, Value: value, Err: fmt.Errorf("%w: %s", ErrInvalidSpec, why)}
+	return &SpecError{Field: field, Value: value, Reason: why, Err: ErrInvalidSpec}
 }

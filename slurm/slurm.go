@@ -333,7 +333,6 @@ func cleanIDs(ids []string) ([]string, error) {
 	out := make([]string, 0, len(ids))
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		id = strings.TrimSpace(id)
 		if !validJobID(id) {
 			return nil, fmt.Errorf("slurm: job id %q: %w", id, ErrBadJobID)
 		}
