@@ -58,10 +58,9 @@ wait_for() {
 # (PIDs wrap at 32768 here, so a stale pid file may name another process).
 alive() {
 	local pid state
-	[ -s "$1" ] || return 1
-	pid=$(cat "$1")
-	[ -r "/proc/$pid/comm" ] || return 1
-	[[ $(cat "/proc/$pid/comm") == "$2"* ]] || return 1
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	[ -n "$pid" ] || return 1
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2"* ]] || return 1
 	state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
 	[ "$state" != Z ]
 }
@@ -70,7 +69,7 @@ alive() {
 stop() {
 	alive "$1" "$2" || { rm -f "$1"; return 0; }
 	local pid
-	pid=$(cat "$1")
+	pid=$(cat "$1" 2>/dev/null) || return 0
 	kill "$pid" 2>/dev/null || true
 	local deadline=$((SECONDS + 5))
 	while alive "$1" "$2" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
