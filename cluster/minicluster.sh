@@ -276,9 +276,11 @@ write_slurm_config() {
 			echo "NodeName=node$i NodeAddr=$NET.1$i"
 		fi
 	done >>"$etc/slurm.conf"
+	# Tests of several packages run at once on two real CPUs: up to four
+	# jobs share a core instead of pending for resources.
 	cat >>"$etc/slurm.conf" <<-EOF
-		PartitionName=debug Nodes=node[1-$NODES] Default=YES MaxTime=INFINITE State=UP
-		PartitionName=gpu Nodes=$gpu MaxTime=INFINITE State=UP
+		PartitionName=debug Nodes=node[1-$NODES] Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
+		PartitionName=gpu Nodes=$gpu MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 	EOF
 
 	cat >"$etc/cgroup.conf" <<-EOF
