@@ -417,3 +417,56 @@ func slicesEqual(a, b []string) bool {
 	}
 	return true
 }
+
+// ErrStuckCompleting reports a job that stayed COMPLETING longer than the
+// ceiling given to Poller.Wait (BC-16): a node did not release it.
+var ErrStuckCompleting = errors.New("slurm: job stuck in COMPLETING")
+
+// Wait waits until job id is terminal or gone and returns its last state.
+// COMPLETING is not terminal: the job is stopping. If stuck is positive
+// and the job stays COMPLETING for longer than that, Wait returns the job
+// and an error wrapping ErrStuckCompleting. Wait also ends with ctx.
+func (p *Poller) Wait(ctx context.Context, id string, stuck time.Duration) (Job, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := p.Watch(ctx, id)
+	if err != nil {
+		return Job{}, err
+	}
+
+	var last Job
+	var seen bool
+	var ceiling <-chan time.Time
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case j, ok := <-ch:
+			if !ok {
+				if seen && (last.State.Terminal() || !last.Found) {
+					return last, nil
+				}
+				if err := ctx.Err(); err != nil {
+					return last, err
+				}
+				return last, ErrPollerClosed
+			}
+			last, seen = j, true
+			switch {
+			case j.State == StateCompleting && stuck > 0 && timer == nil:
+				timer = time.NewTimer(stuck)
+				ceiling = timer.C
+			case j.State != StateCompleting && timer != nil:
+				timer.Stop()
+				timer, ceiling = nil, nil
+			}
+		case <-ceiling:
+			return last, fmt.Errorf("slurm: job %s COMPLETING for over %v: %w",
+				id, stuck, ErrStuckCompleting)
+		}
+	}
+}

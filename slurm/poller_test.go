@@ -289,3 +289,37 @@ func TestPollerForget(t *testing.T) {
 	_, ok := <-ch
 	require.False(t, ok)
 }
+
+func TestPollerWait(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	fs := newFakeSched()
+	fs.set("5", StateCompleting)
+	fs.set("6", StateCompleting)
+	p := NewPoller(fs, time.Millisecond)
+	defer p.Close()
+
+	// BC-16: CG is not terminal; past the ceiling it is reported as stuck.
+	j, err := p.Wait(context.Background(), "5", 50*time.Millisecond)
+	require.ErrorIs(t, err, ErrStuckCompleting)
+	require.Equal(t, StateCompleting, j.State)
+
+	done := make(chan Job, 1)
+	go func() {
+		j, err := p.Wait(context.Background(), "6", 0)
+		require.NoError(t, err)
+		done <- j
+	}()
+	_, err = p.Get(context.Background(), "6")
+	require.NoError(t, err)
+	fs.set("6", StateCancelled)
+	require.Equal(t, StateCancelled, (<-done).State)
+
+	j, err = p.Wait(context.Background(), "404", 0)
+	require.NoError(t, err)
+	require.False(t, j.Found, "gone counts as the end")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = p.Wait(ctx, "5", 0)
+	require.ErrorIs(t, err, context.Canceled)
+}

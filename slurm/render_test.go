@@ -222,7 +222,8 @@ func FuzzRender(f *testing.F) {
 	f.Add("b", "c", "None", "~/x", "1", "v", "", int64(-1))
 	f.Fuzz(func(t *testing.T, name, comment, part, output, envK, envV, body string, secs int64) {
 		spec := JobSpec{Name: name, Comment: comment, Partition: part, Output: output,
-			Env: map[string]string{envK: envV}, Script: body, Time: time.Duration(secs) * time.Second}
+			Env: map[string]string{envK: envV}, Script: body,
+			Time: time.Duration(secs) * time.Second}
 		got, err := Render(spec)
 		if err != nil {
 			require.ErrorIs(t, err, ErrInvalidSpec)

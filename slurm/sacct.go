@@ -65,7 +65,8 @@ func sacctJob(f []string, loc *time.Location) Job {
 	return j
 }
 
-// sacctRawID returns the JobIDRaw field of a row, for matching array tasks.
+// sacctRawIDs maps the JobID of each row to its JobIDRaw, for matching
+// array tasks.
 func sacctRawIDs(out []byte) map[string]string {
 	m := map[string]string{}
 	for _, l := range strings.Split(string(out), "\n") {

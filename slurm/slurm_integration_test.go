@@ -85,7 +85,8 @@ func (c *itCluster) submit(s slurm.Scheduler, spec slurm.JobSpec) string {
 }
 
 // wait polls Status until cond holds or d passes.
-func (c *itCluster) wait(s slurm.Scheduler, id string, d time.Duration, cond func(slurm.Job) bool) slurm.Job {
+func (c *itCluster) wait(s slurm.Scheduler, id string, d time.Duration,
+	cond func(slurm.Job) bool) slurm.Job {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -111,7 +112,7 @@ func (c *itCluster) wait(s slurm.Scheduler, id string, d time.Duration, cond fun
 func terminal(j slurm.Job) bool { return j.State.Terminal() }
 
 // output reads the job's output file through the connection.
-func (c *itCluster) output(s *slurm.Slurm, id string, name string) string {
+func (c *itCluster) output(id, name string) string {
 	c.t.Helper()
 	return c.run("cat " + sshx.Quote(c.dir+"/"+name+"-"+id+".out"))
 }
@@ -140,7 +141,7 @@ func TestIntegrationSubmitToPartitionAndNode(t *testing.T) {
 	require.Equal(t, "hpcorch:it with spaces", j.Comment)
 	require.Equal(t, slurm.Limit(5*time.Minute), j.TimeLimit)
 	require.Equal(t, "host="+node+" id="+id+" name="+name+` msg=it's "fine" $HOME`+"\n",
-		c.output(s, id, name))
+		c.output(id, name))
 
 	p, err := s.OutputPath(context.Background(), id)
 	require.NoError(t, err)
@@ -170,7 +171,7 @@ func TestIntegrationGresOnGPUPartition(t *testing.T) {
 	j := c.wait(s, id, time.Minute, terminal)
 	require.Equal(t, slurm.StateCompleted, j.State)
 	require.Equal(t, []string{c.env.GPUNode}, j.Nodes)
-	require.Equal(t, "cvd=0 node="+c.env.GPUNode+"\n", c.output(s, id, name))
+	require.Equal(t, "cvd=0 node="+c.env.GPUNode+"\n", c.output(id, name))
 }
 
 func TestIntegrationOutOfMemory(t *testing.T) {
@@ -221,7 +222,8 @@ type hideFromSqueue struct {
 	calls map[string]int
 }
 
-func (h *hideFromSqueue) Run(ctx context.Context, cmd string, in io.Reader) ([]byte, []byte, error) {
+func (h *hideFromSqueue) Run(ctx context.Context, cmd string,
+	in io.Reader) ([]byte, []byte, error) {
 	prog := strings.Fields(cmd)[0]
 	h.mu.Lock()
 	h.calls[prog]++
@@ -290,7 +292,8 @@ func (l *lossyExec) Run(ctx context.Context, cmd string, in io.Reader) ([]byte, 
 	case "sbatch":
 		l.sbatch++
 		if l.sbatch == 1 && err == nil {
-			msg := "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation\n"
+			msg := "sbatch: error: Batch job submission failed: " +
+				"Socket timed out on send/recv operation\n"
 			return nil, []byte(msg), &sshx.ExitError{Code: 1, Stderr: []byte(msg)}
 		}
 	case "squeue":
@@ -336,4 +339,48 @@ func TestIntegrationPollerWatch(t *testing.T) {
 		require.Equal(t, slurm.StateCompleted, last.State, "job %s", id)
 	}
 	require.Less(t, p.Calls(), 120, "one Status call per round, shared")
+}
+
+// flakyExec fails the first squeue status round as a controller restart
+// does, then passes commands through.
+type flakyExec struct {
+	sshx.Executor
+	mu     sync.Mutex
+	failed bool
+	calls  map[string]int
+}
+
+func (f *flakyExec) Run(ctx context.Context, cmd string, in io.Reader) ([]byte, []byte, error) {
+	prog := strings.Fields(cmd)[0]
+	f.mu.Lock()
+	f.calls[prog]++
+	fail := prog == "squeue" && strings.Contains(cmd, " -j ") && !f.failed
+	f.failed = f.failed || fail
+	f.mu.Unlock()
+	if fail {
+		msg := "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"
+		return nil, []byte(msg), &sshx.ExitError{Code: 1, Stderr: []byte(msg)}
+	}
+	return f.Executor.Run(ctx, cmd, in)
+}
+
+func TestIntegrationPollerTransientThenSuccess(t *testing.T) {
+	t.Parallel()
+	c := newITCluster(t)
+	id := c.submit(slurm.New(c.exec, slurm.Options{}),
+		slurm.JobSpec{Time: 5 * time.Minute, Script: "sleep 600"})
+
+	flaky := &flakyExec{Executor: c.exec, calls: map[string]int{}}
+	p := slurm.NewPoller(slurm.New(flaky, slurm.Options{}), time.Hour)
+	t.Cleanup(func() { require.NoError(t, p.Close()) })
+
+	_, err := p.Get(context.Background(), id)
+	require.True(t, slurm.IsTransient(err), "%v", err)
+	require.NoError(t, p.Refresh(context.Background()))
+	j, err := p.Get(context.Background(), id)
+	require.NoError(t, err)
+	require.True(t, j.Found)
+	require.True(t, j.State == slurm.StatePending || j.State == slurm.StateRunning, j.State)
+	require.Equal(t, map[string]int{"squeue": 2}, flaky.calls,
+		"no sacct: a failed command is not a gone job")
 }

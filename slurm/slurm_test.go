@@ -73,7 +73,9 @@ func exitErr(code int, stderr string) error {
 	return &sshx.ExitError{Code: code, Stderr: []byte(stderr)}
 }
 
-func fastOpts() Options { return Options{Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond} }
+func fastOpts() Options {
+	return Options{Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+}
 
 func TestSubmitScriptOnStdin(t *testing.T) {
 	fx := &fakeExec{handle: func(cmd, stdin string) (string, string, error) {
@@ -95,7 +97,9 @@ func TestSubmitScriptOnStdin(t *testing.T) {
 }
 
 func TestSubmitGeneratesName(t *testing.T) {
-	fx := &fakeExec{handle: func(cmd, stdin string) (string, string, error) { return "1\n", "", nil }}
+	fx := &fakeExec{handle: func(cmd, stdin string) (string, string, error) {
+		return "1\n", "", nil
+	}}
 	_, err := New(fx, fastOpts()).Submit(context.Background(), JobSpec{Script: "true"})
 	require.NoError(t, err)
 	require.Regexp(t, `#SBATCH --job-name=hpcorch-[0-9a-f]{16}\n`, fx.stdins[0])
