@@ -48,10 +48,12 @@ type SpecError struct {
 	Err    error  // wraps ErrInvalidSpec
 }
 
+// Error names the field, the value and the reason.
 func (e *SpecError) Error() string {
 	return fmt.Sprintf("slurm: invalid job spec: %s=%q: %s", e.Field, e.Value, e.Reason)
 }
 
+// Unwrap returns the cause, which wraps ErrInvalidSpec.
 func (e *SpecError) Unwrap() error { return e.Err }
 
 // SubmitErrorKind classifies a permanent rejection at submit time.
@@ -113,6 +115,7 @@ type SubmitError struct {
 	ExitCode int
 }
 
+// Error gives the kind, SLURM's message and its reason.
 func (e *SubmitError) Error() string {
 	var b strings.Builder
 	b.WriteString("slurm: submit rejected (")
