@@ -2,9 +2,13 @@ package monitors
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +40,8 @@ type conn struct {
 	http *http.Client
 	// api is Prometheus' HTTP API over http.
 	api promAPI
+	// raw is the client api uses, for what api cannot decode.
+	raw api.Client
 	// scrape is the monitor's scrape interval, or 0 when unknown.
 	scrape time.Duration
 }
@@ -54,7 +60,7 @@ func newConn(id, base string, hc *http.Client, user, password string,
 	if err != nil {
 		return nil, fmt.Errorf("monitors: %s: prometheus client for %s: %w", id, base, err)
 	}
-	return &conn{id: id, base: base, http: authed, api: v1.NewAPI(c), scrape: scrape}, nil
+	return &conn{id: id, base: base, http: authed, api: v1.NewAPI(c), raw: c, scrape: scrape}, nil
 }
 
 // transportOf returns hc's transport, or http.DefaultTransport.
@@ -129,4 +135,71 @@ func (c *conn) version(ctx context.Context) (string, error) {
 // closeIdle releases the connections c keeps open.
 func (c *conn) closeIdle() {
 	c.http.CloseIdleConnections()
+}
+
+// stringResult reports whether err is client_golang's refusal to decode a
+// query result of type string, which it does not support.
+func stringResult(err error) bool {
+	var ae *v1.Error
+	return errors.As(err, &ae) && ae.Type == v1.ErrBadResponse &&
+		strings.Contains(ae.Msg, `unexpected value type "string"`)
+}
+
+// rawQuery runs an instant query with the plain client and decodes the
+// answer itself: the way to a string result, which v1.API refuses.
+func (c *conn) rawQuery(ctx context.Context, query string, at time.Time,
+	timeout time.Duration) (*QueryResult, error) {
+	form := url.Values{"query": {query}, "time": {formatTime(at)}}
+	if timeout > 0 {
+		form.Set("timeout", strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64))
+	}
+	u := c.raw.URL("/api/v1/query", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(),
+		strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("monitors: query %q: %w", query, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+
+	_, body, err := c.raw.Do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("monitors: query %q: %w", query, err)
+	}
+	var env struct {
+		Status    string       `json:"status"`
+		ErrorType v1.ErrorType `json:"errorType"`
+		Error     string       `json:"error"`
+		Data      struct {
+			Type   model.ValueType `json:"resultType"`
+			Result json.RawMessage `json:"result"`
+		} `json:"data"`
+		Warnings []string `json:"warnings"`
+		Infos    []string `json:"infos"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("monitors: query %q: %w", query, err)
+	}
+	if env.Status != "success" {
+		return nil, queryError(query, &v1.Error{Type: env.ErrorType, Msg: env.Error})
+	}
+
+	var val model.Value
+	switch env.Data.Type {
+	case model.ValString:
+		val = &model.String{}
+	case model.ValScalar:
+		val = &model.Scalar{}
+	default:
+		return nil, fmt.Errorf("monitors: query %q: unexpected result type %q", query, env.Data.Type)
+	}
+	if err := json.Unmarshal(env.Data.Result, val); err != nil {
+		return nil, fmt.Errorf("monitors: query %q: %w", query, err)
+	}
+	return &QueryResult{Query: query, Value: val, Warnings: env.Warnings, Infos: env.Infos,
+		Time: at}, nil
+}
+
+// formatTime writes t as Prometheus' API takes it: Unix seconds.
+func formatTime(t time.Time) string {
+	return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', -1, 64)
 }

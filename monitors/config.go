@@ -30,9 +30,11 @@ const (
 	addedPrefix    = "targets-added-"
 	targetsSuffix  = ".json"
 	recordVersion  = 1
-	bcryptCost     = 10
 	passwordLength = 24 // random bytes, 32 characters in base64
 )
+
+// bcryptCost is the cost of the password's hash; tests lower it.
+var bcryptCost = bcrypt.DefaultCost
 
 // User is the basic-auth user name every monitor's Prometheus accepts. The
 // password is generated per monitor and stored, mode 0600, in the file

@@ -1,6 +1,7 @@
 package monitors
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -131,13 +132,35 @@ func queryError(query string, err error) error {
 	if !errors.As(err, &ae) {
 		return fmt.Errorf("monitors: query %q: %w", query, err)
 	}
+	typ, msg := ae.Type, ae.Msg
+	if t, m, ok := errorBody(ae.Detail); ok {
+		typ, msg = t, m
+	}
 
-	switch ae.Type {
+	switch typ {
 	case v1.ErrBadData, v1.ErrTimeout, v1.ErrExec, v1.ErrCanceled:
-		line, col := parsePosition(ae.Msg)
-		return &QueryError{Query: query, Type: ae.Type, Msg: ae.Msg, Line: line, Column: col, Err: err}
+		line, col := parsePosition(msg)
+		return &QueryError{Query: query, Type: typ, Msg: msg, Line: line, Column: col, Err: err}
 	}
 	return apiError("query "+strconv.Quote(query), err)
+}
+
+// errorBody reads Prometheus' error envelope from the body client_golang
+// keeps as Detail when the HTTP status is not one it decodes (a timeout
+// comes as 503, which it reports as a bare server_error).
+func errorBody(detail string) (v1.ErrorType, string, bool) {
+	var env struct {
+		Status    string       `json:"status"`
+		ErrorType v1.ErrorType `json:"errorType"`
+		Error     string       `json:"error"`
+	}
+	if detail == "" || json.Unmarshal([]byte(detail), &env) != nil {
+		return "", "", false
+	}
+	if env.Status != "error" || env.ErrorType == "" {
+		return "", "", false
+	}
+	return env.ErrorType, env.Error, true
 }
 
 // apiError wraps an error of a Prometheus API call other than a query,
@@ -161,6 +184,9 @@ func isUnauthorized(ae *v1.Error) bool {
 type TargetHealth struct {
 	// Job is the target's job label.
 	Job string `json:"job"`
+
+	// Instance is the target's instance label, host:port.
+	Instance string `json:"instance"`
 
 	// ScrapeURL is the URL Prometheus scrapes.
 	ScrapeURL string `json:"scrape_url"`

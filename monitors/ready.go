@@ -142,28 +142,34 @@ func (w *readyWait) step(ctx context.Context) (*Monitor, bool, error) {
 }
 
 // probe checks /-/ready and the targets. done is true when the monitor is
-// ready (err nil) or can never be (err set).
+// ready (err nil) or can never be (err set). A check cut short by ctx
+// leaves what the previous round found.
 func (w *readyWait) probe(ctx context.Context, c *conn) (bool, error) {
-	w.phase = "ready"
 	code, body, err := c.get(ctx, "/-/ready")
 	switch {
+	case ctx.Err() != nil:
+		return false, nil
 	case errors.Is(err, ErrUnauthorized):
+		w.phase = "ready"
 		return true, err
 	case err != nil:
-		w.last = w.m.checkReach(w.id, c, err)
+		w.phase, w.last = "ready", w.m.checkReach(w.id, c, err)
 		return false, nil
 	case code != http.StatusOK:
+		w.phase = "ready"
 		w.last = fmt.Errorf("monitors: %s: /-/ready answered %d: %s", w.id, code, body)
 		return false, nil
 	}
 
-	w.phase = "targets"
 	health, err := c.targets(ctx)
-	if err != nil {
-		w.last = w.m.checkReach(w.id, c, err)
+	switch {
+	case ctx.Err() != nil:
+		return false, nil
+	case err != nil:
+		w.phase, w.last = "ready", w.m.checkReach(w.id, c, err)
 		return false, nil
 	}
-	w.down = notUp(health)
+	w.phase, w.down = "targets", notUp(health)
 	return len(w.down) == 0 && len(health) > 0, nil
 }
 
@@ -190,6 +196,7 @@ func (c *conn) targets(ctx context.Context) ([]TargetHealth, error) {
 func targetHealth(t v1.ActiveTarget) TargetHealth {
 	h := TargetHealth{
 		Job:       string(t.Labels[model.JobLabel]),
+		Instance:  string(t.Labels[model.InstanceLabel]),
 		ScrapeURL: t.ScrapeURL,
 		Service:   string(t.Labels[LabelService]),
 		Health:    string(t.Health),

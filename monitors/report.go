@@ -329,7 +329,7 @@ func (b *reportBuilder) run(ctx context.Context) error {
 	for _, s := range up {
 		sr := newServiceReport(s, b.r.Step)
 		for _, t := range health {
-			if t.Job == sr.Job && strings.Contains(t.ScrapeURL, "//"+sr.Instance+"/") {
+			if t.Job == sr.Job && t.Instance == sr.Instance {
 				sr.Scrape.Health, sr.Scrape.LastError = t.Health, t.LastError
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"strconv"
 
 	"github.com/hpcorch/hpcorch/recipe"
 	"github.com/hpcorch/hpcorch/sshx"
@@ -147,15 +146,4 @@ func (m *Monitors) putFile(ctx context.Context, dir, name string, data []byte) e
 		return fmt.Errorf("monitors: write %s: %w", dst, err)
 	}
 	return nil
-}
-
-// targetStrings lists a record's targets as "job host:port", for messages.
-func targetStrings(rec *record) []string {
-	var out []string
-	for _, j := range rec.Jobs {
-		for _, t := range j.Targets {
-			out = append(out, j.Name+" "+t.Host+":"+strconv.Itoa(t.Port))
-		}
-	}
-	return out
 }
