@@ -54,7 +54,7 @@ func (r *localRecord) job(now time.Time) Job {
 		Partition:   r.Partition,
 		State:       r.State,
 		RawState:    r.State.String(),
-		Reason:      r.Reason,
+		Reason:      cleanReason(r.Reason),
 		ExitCode:    ec,
 		CancelledBy: r.CancelledBy,
 		StartTime:   r.Start,

@@ -82,6 +82,7 @@ echo "to stderr" >&2`,
 	j := waitJob(t, l, id, terminal)
 	require.Equal(t, StateCompleted, j.State)
 	require.Equal(t, ExitCode{}, j.ExitCode)
+	require.Equal(t, "", j.Reason, `"None" is no reason, as from squeue`)
 	require.False(t, j.Failed())
 	require.Equal(t, "hello", j.Name)
 	require.Equal(t, "hpcorch:test", j.Comment)
