@@ -254,6 +254,7 @@ write_slurm_config() {
 		AccountingStorageHost=127.0.0.1
 		AccountingStoragePort=6819
 		AccountingStoragePass=$BASE/munge/munge.sock
+		AccountingStoreFlags=job_comment
 		SchedulerType=sched/backfill
 		SelectType=select/cons_tres
 		SelectTypeParameters=CR_Core_Memory
