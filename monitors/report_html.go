@@ -224,7 +224,14 @@ func scaleFor(unit string, max float64) (float64, string) {
 
 // timeFormat picks the time axis format for the span of pts.
 func timeFormat(pts []Point) string {
-	if len(pts) < 2 || pts[len(pts)-1].T.Sub(pts[0].T) < 24*time.Hour {
+	var span time.Duration
+	if len(pts) > 1 {
+		span = pts[len(pts)-1].T.Sub(pts[0].T)
+	}
+	switch {
+	case span < time.Hour:
+		return "15:04:05"
+	case span < 24*time.Hour:
 		return "15:04"
 	}
 	return "01-02 15:04"
