@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"sync"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 
 // ErrClosed is returned by calls on an Orchestrator after Close.
 var ErrClosed = errors.New("orchestrator: closed")
+
+// sessionRE is what a session label may hold (package servers' rule).
+var sessionRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 // DefaultReadyTimeout bounds how long StartBenchmarkSession waits for its
 // service and its monitor to become ready when Config.ReadyTimeout is 0.
@@ -57,6 +61,15 @@ type Config struct {
 	// no ssh command is printed.
 	SSHTarget *sshx.Target
 
+	// Session, when set, scopes Servers and Monitors (and so SystemStatus)
+	// to the jobs tagged with it, and tags the jobs they start with it: a
+	// way to keep one user's experiments, or parallel tests, apart. It
+	// holds letters, digits, "-", "_" and ".". "" sees every hpcorch job of
+	// the cluster user. StartBenchmarkSession tags its jobs with the new
+	// session's own ID instead, so with Session set SystemStatus does not
+	// list them; StopBenchmarkSession finds them either way.
+	Session string
+
 	// ReadyTimeout bounds StartBenchmarkSession's waits; 0 means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
@@ -72,8 +85,8 @@ type Config struct {
 // safe for concurrent use.
 type Orchestrator struct {
 	// Servers starts, lists, checks and stops services. It sees every
-	// hpcorch job of the cluster user, from any process. Set by New; do
-	// not replace it.
+	// hpcorch job of the cluster user (of Config.Session, when set), from
+	// any process. Set by New; do not replace it.
 	Servers *servers.Servers
 
 	// Monitors starts Prometheus monitors and queries them. Set by New;
@@ -104,6 +117,10 @@ func New(ctx context.Context, cfg Config) (*Orchestrator, error) {
 	if cfg.Scheduler == nil {
 		return nil, errors.New("orchestrator: Config.Scheduler is required")
 	}
+	if cfg.Session != "" && !sessionRE.MatchString(cfg.Session) {
+		return nil, fmt.Errorf("orchestrator: session %q: want 1 to 64 letters, digits, "+
+			"\"-\", \"_\" or \".\"", cfg.Session)
+	}
 	if cfg.Cluster == nil {
 		cfg.Cluster = recipe.DefaultConfig()
 	}
@@ -132,7 +149,7 @@ func New(ctx context.Context, cfg Config) (*Orchestrator, error) {
 		}
 	}
 
-	o.Servers = servers.New(cfg.Executor, cfg.Scheduler, o.serversOptions(""))
+	o.Servers = servers.New(cfg.Executor, cfg.Scheduler, o.serversOptions(cfg.Session))
 	o.Monitors = monitors.New(o.Servers, o.monitorsOptions())
 	return o, nil
 }

@@ -74,6 +74,39 @@ func TestNewRequiresParts(t *testing.T) {
 	require.ErrorContains(t, err, "Executor is required")
 	_, err = New(testCtx(t), Config{Executor: &sshx.Local{}})
 	require.ErrorContains(t, err, "Scheduler is required")
+	_, err = New(testCtx(t), Config{Executor: &sshx.Local{}, Scheduler: &listCounter{},
+		Session: "a b"})
+	require.ErrorContains(t, err, `session "a b"`)
+}
+
+// TestSessionScope: with Config.Session, Servers and SystemStatus see only
+// the jobs of that session.
+func TestSessionScope(t *testing.T) {
+	s := newLocalSetup(t)
+	all := s.open(t)
+	ctx := testCtx(t)
+
+	cfg, err := LoadConfig(s.config)
+	require.NoError(t, err)
+	scoped, err := New(ctx, Config{Executor: all.Executor(), Scheduler: all.Scheduler(),
+		Cluster: cfg, Session: "mine"})
+	require.NoError(t, err)
+	defer scoped.Close()
+
+	mine, err := scoped.Servers.StartService(ctx, serviceRecipe(t, "mine"))
+	require.NoError(t, err)
+	require.Equal(t, "mine", mine.Session)
+	_, err = all.Servers.StartService(ctx, serviceRecipe(t, "theirs"))
+	require.NoError(t, err)
+
+	st, err := scoped.SystemStatus(ctx)
+	require.NoError(t, err)
+	require.Len(t, st.Services, 1)
+	require.Equal(t, mine.ID, st.Services[0].ID)
+
+	st, err = all.SystemStatus(ctx)
+	require.NoError(t, err)
+	require.Len(t, st.Services, 2)
 }
 
 func TestSSHConfig(t *testing.T) {

@@ -61,7 +61,8 @@ type SessionStatus struct {
 }
 
 // SystemStatus reports the connection, the active services and monitors of
-// every session, and the sessions they belong to, with one scheduler round
+// every session (of Config.Session, when set), and the sessions they belong
+// to, with one scheduler round
 // (one squeue on SLURM) and one command that reads their status files. When
 // the round fails, the status returned holds the Connection with its
 // Error, together with the error.
@@ -72,7 +73,7 @@ func (o *Orchestrator) SystemStatus(ctx context.Context) (*SystemStatus, error) 
 	st := &SystemStatus{Time: time.Now(), Connection: o.connection()}
 
 	// Both lists share one scheduler round through the cache.
-	srv := servers.New(o.exec, &listOnce{Scheduler: o.sched}, o.serversOptions(""))
+	srv := servers.New(o.exec, &listOnce{Scheduler: o.sched}, o.serversOptions(o.cfg.Session))
 	svcs, err := srv.List(ctx, servers.KindService)
 	if err == nil {
 		st.Monitors, err = srv.List(ctx, servers.KindMonitor)

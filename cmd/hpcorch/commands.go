@@ -13,6 +13,7 @@ import (
 	"github.com/hpcorch/hpcorch/recipe"
 	"github.com/hpcorch/hpcorch/recipes"
 	"github.com/hpcorch/hpcorch/servers"
+	"github.com/hpcorch/hpcorch/slurm"
 )
 
 // cli runs one parsed invocation.
@@ -77,7 +78,7 @@ func (c *cli) open(ctx context.Context) error {
 		}
 		return err
 	}
-	var base orchestrator.Config
+	base := orchestrator.Config{Session: c.inv.session}
 	if c.inv.action == "install-cadvisor" && len(c.inv.args) == 1 {
 		base.CAdvisor.LocalPath = c.inv.args[0]
 	}
@@ -231,14 +232,21 @@ type job struct {
 	Node           string  `json:"node,omitempty"`
 	Port           int     `json:"port,omitempty"`
 	CAdvisorPort   int     `json:"cadvisor_port,omitempty"`
+	Cgroup         string  `json:"cgroup,omitempty"`
 	Session        string  `json:"session,omitempty"`
 }
 
 func jobOf(s servers.Service) job {
+	reason := s.Reason
+	if reason == "None" {
+		// TODO(hpcorch#slurm): slurm.Local reports "None" where Job.Reason
+		// should be "" (as the SLURM parser makes it).
+		reason = ""
+	}
 	return job{JobID: s.JobID, ID: s.ID, Kind: string(s.Kind), State: s.State.String(),
-		Reason: s.Reason, Elapsed: orchestrator.FormatElapsed(s.Elapsed),
+		Reason: reason, Elapsed: orchestrator.FormatElapsed(s.Elapsed),
 		ElapsedSeconds: s.Elapsed.Seconds(), Node: s.Node, Port: s.Port,
-		CAdvisorPort: s.CAdvisorPort, Session: s.Session}
+		CAdvisorPort: s.CAdvisorPort, Cgroup: s.CgroupID, Session: s.Session}
 }
 
 func (c *cli) status(ctx context.Context) error {
@@ -300,25 +308,34 @@ func (c *cli) stopService(ctx context.Context, id string) error {
 }
 
 // stopAll stops every service and every monitor: the reference's
-// --stop-all-services stops Prometheus too.
+// --stop-all-services stops Prometheus too. Jobs already ending
+// (COMPLETING) are left to end.
 func (c *cli) stopAll(ctx context.Context) error {
-	stopped, err := c.o.Servers.StopAllServices(ctx)
-	errs := []error{err}
+	st, err := c.o.SystemStatus(ctx)
+	if err != nil {
+		return err
+	}
 
-	mons, err := c.o.Monitors.ListRunningMonitors(ctx)
-	errs = append(errs, err)
-	for _, m := range mons {
-		if err := c.o.Monitors.StopMonitor(ctx, m.ID); err != nil {
-			errs = append(errs, err)
-			continue
+	stopped := []string{}
+	var errs []error
+	stop := func(svc servers.Service, f func(context.Context, string) error) {
+		if svc.State == slurm.StateCompleting {
+			return
 		}
-		stopped = append(stopped, m.ID)
+		if err := f(ctx, svc.ID); err != nil {
+			errs = append(errs, err)
+			return
+		}
+		stopped = append(stopped, svc.ID)
+	}
+	for _, m := range st.Monitors {
+		stop(m, c.o.Monitors.StopMonitor)
+	}
+	for _, s := range st.Services {
+		stop(s, c.o.Servers.StopService)
 	}
 
 	if c.inv.json {
-		if stopped == nil {
-			stopped = []string{}
-		}
 		if err := c.printJSON(map[string][]string{"stopped": stopped}); err != nil {
 			return err
 		}

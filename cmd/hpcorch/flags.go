@@ -65,6 +65,9 @@ var specs = []flagSpec{
 
 	{name: "config", min: 1, max: 1, values: "FILE",
 		help: "cluster config (default config.yaml)"},
+	{name: "session", min: 1, max: 1, values: "NAME",
+		help: "see and start only jobs tagged NAME (letters, digits, - _ .), " +
+			"to keep experiments apart"},
 	{name: "dry-run",
 		help: "with --recipe: print the batch script instead of submitting it"},
 	{name: "wait",
@@ -93,6 +96,7 @@ type invocation struct {
 
 	config    string // --config, or DefaultConfigFile
 	configSet bool   // --config was given
+	session   string
 	json      bool
 	dryRun    bool
 	wait      bool
@@ -191,6 +195,8 @@ func (inv *invocation) set(spec flagSpec, vals []string) error {
 			return usagef("--config needs a FILE")
 		}
 		inv.config, inv.configSet = vals[0], true
+	case "session":
+		inv.session = vals[0]
 	case "json":
 		inv.json = true
 	case "dry-run":
