@@ -114,7 +114,8 @@ func (c *conn) get(ctx context.Context, path string) (int, string, error) {
 		return resp.StatusCode, "", fmt.Errorf("monitors: %s: GET %s: %w", c.id, path, err)
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
-		return resp.StatusCode, "", fmt.Errorf("monitors: %s: GET %s: %w", c.id, path, ErrUnauthorized)
+		return resp.StatusCode, "", fmt.Errorf("monitors: %s: GET %s: %w",
+			c.id, path, ErrUnauthorized)
 	}
 	return resp.StatusCode, strings.TrimSpace(string(body)), nil
 }
@@ -190,7 +191,8 @@ func (c *conn) rawQuery(ctx context.Context, query string, at time.Time,
 	case model.ValScalar:
 		val = &model.Scalar{}
 	default:
-		return nil, fmt.Errorf("monitors: query %q: unexpected result type %q", query, env.Data.Type)
+		return nil, fmt.Errorf("monitors: query %q: unexpected result type %q",
+			query, env.Data.Type)
 	}
 	if err := json.Unmarshal(env.Data.Result, val); err != nil {
 		return nil, fmt.Errorf("monitors: query %q: %w", query, err)

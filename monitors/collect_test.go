@@ -19,7 +19,8 @@ func TestCollectMetricsToFileInstant(t *testing.T) {
 	m, _, id := queryFixture(t, "vector(1)/0", "query_inf")
 	path, err := m.CollectMetricsToFile(ctxT(t), id, "vector(1)/0", "inf.json")
 	require.NoError(t, err)
-	assert.Equal(t, filepath.Join(m.opts.MetricsDir, "inf.json"), path, "relative names land in MetricsDir")
+	assert.Equal(t, filepath.Join(m.opts.MetricsDir, "inf.json"), path,
+		"relative names land in MetricsDir")
 
 	f, err := ReadMetricsFile(path)
 	require.NoError(t, err)

@@ -233,7 +233,10 @@ func prometheusYAML(rec *record) ([]byte, error) {
 	}
 
 	cfg := promConfig{
-		Global: promGlobal{ScrapeInterval: rec.ScrapeInterval, EvaluationInterval: rec.ScrapeInterval},
+		Global: promGlobal{
+			ScrapeInterval:     rec.ScrapeInterval,
+			EvaluationInterval: rec.ScrapeInterval,
+		},
 	}
 	cfg.ScrapeConfigs = append(cfg.ScrapeConfigs, scrapeConfig{
 		JobName:       selfJob,

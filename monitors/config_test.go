@@ -40,14 +40,18 @@ func golden(t *testing.T, name string, got []byte) {
 // goldenRecord is a monitor of two services and a fixed host, the second
 // service reporting no cgroup.
 func goldenRecord() *record {
-	rec := &record{Version: recordVersion, ScrapeInterval: "15s", Retention: "15d", Jobs: []scrapeJob{}}
-	rec.Jobs = append(rec.Jobs, scrapeJob{Name: "redis-cadvisor", File: rec.targetsFile("redis-cadvisor", false),
+	rec := &record{Version: recordVersion, ScrapeInterval: "15s", Retention: "15d",
+		Jobs: []scrapeJob{}}
+	rec.Jobs = append(rec.Jobs, scrapeJob{Name: "redis-cadvisor",
+		File: rec.targetsFile("redis-cadvisor", false),
 		Targets: []scrapeTarget{{Job: "redis-cadvisor", ServiceID: "redis_1a2b3c4d", JobID: "41",
 			Host: "node1", Port: 8080, Cgroup: "/slurm_node1/uid_2001/job_41"}}})
-	rec.Jobs = append(rec.Jobs, scrapeJob{Name: "ollama gpu/node", File: rec.targetsFile("ollama gpu/node", false),
+	rec.Jobs = append(rec.Jobs, scrapeJob{Name: "ollama gpu/node",
+		File: rec.targetsFile("ollama gpu/node", false),
 		Targets: []scrapeTarget{{Job: "ollama gpu/node", ServiceID: "ollama_5e6f7a8b", JobID: "43",
 			Host: "node2", Port: 8081}}})
-	rec.Jobs = append(rec.Jobs, scrapeJob{Name: "specific-node", File: rec.targetsFile("specific-node", false),
+	rec.Jobs = append(rec.Jobs, scrapeJob{Name: "specific-node",
+		File:    rec.targetsFile("specific-node", false),
 		Targets: []scrapeTarget{{Job: "specific-node", Host: "node3", Port: 9100}}})
 	return rec
 }
@@ -164,9 +168,11 @@ func TestConfigAcceptedByPromtool(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, selfTargets), []byte("[]"), 0o644))
 
-	out, err := exec.Command(promtool, "check", "config", filepath.Join(dir, configFile)).CombinedOutput()
+	out, err := exec.Command(promtool, "check", "config", filepath.Join(dir,
+		configFile)).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, strings.ToLower(string(out)), "success")
-	out, err = exec.Command(promtool, "check", "web-config", filepath.Join(dir, webConfigFile)).CombinedOutput()
+	out, err = exec.Command(promtool, "check", "web-config", filepath.Join(dir,
+		webConfigFile)).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 }

@@ -19,7 +19,8 @@
 // hpcorch_cgroup (the job's cgroup, cAdvisor's id label), so that queries can
 // pick out one service's own series:
 //
-//	container_memory_usage_bytes{hpcorch_service="redis_1a2b3c4d", id="/slurm_node2/uid_2001/job_42"}
+//	container_memory_usage_bytes{hpcorch_service="redis_1a2b3c4d",
+//		id="/slurm_node2/uid_2001/job_42"}
 //
 // Targets live in file-based service discovery files, so AddTarget and
 // RemoveTarget change what is scraped without restarting Prometheus.

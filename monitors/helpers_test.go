@@ -84,7 +84,8 @@ func fixture(t *testing.T, name string) stubResp {
 		ErrorType string `json:"errorType"`
 	}
 	require.NoError(t, json.Unmarshal(data, &env))
-	status := map[string]int{"": 200, "bad_data": 400, "execution": 422, "timeout": 503}[env.ErrorType]
+	status := map[string]int{"": 200, "bad_data": 400, "execution": 422,
+		"timeout": 503}[env.ErrorType]
 	return stubResp{status, string(data)}
 }
 
@@ -155,7 +156,8 @@ func (s *promStub) serve(w http.ResponseWriter, r *http.Request) {
 	resp, found := s.answer(req)
 	if !found {
 		s.t.Errorf("prometheus stub: no answer for %s %q", req.path, req.query)
-		resp = stubResp{500, `{"status":"error","errorType":"internal","error":"stub has no answer"}`}
+		resp = stubResp{500,
+			`{"status":"error","errorType":"internal","error":"stub has no answer"}`}
 	}
 	if strings.HasPrefix(resp.body, "{") {
 		w.Header().Set("Content-Type", "application/json")
@@ -197,7 +199,8 @@ func parseStubStep(s string) time.Duration {
 
 // matrixJSON renders a query_range answer: one series per label set,
 // with value(t) at every step of r.
-func matrixJSON(r v1.Range, series []map[string]string, value func(i int, t time.Time) string) string {
+func matrixJSON(r v1.Range, series []map[string]string, value func(i int,
+	t time.Time) string) string {
 	var b strings.Builder
 	b.WriteString(`{"status":"success","data":{"resultType":"matrix","result":[`)
 	for i, labels := range series {

@@ -31,14 +31,17 @@ func TestGroupMetrics(t *testing.T) {
 		order = append(order, g.Prefix)
 	}
 	assert.IsIncreasing(t, order)
-	assert.Equal(t, []string{"container_cpu_system_seconds_total", "container_cpu_usage_seconds_total",
+	assert.Equal(t, []string{"container_cpu_system_seconds_total",
+		"container_cpu_usage_seconds_total",
 		"container_cpu_user_seconds_total"}, byPrefix["container_cpu"])
 	assert.Len(t, byPrefix["container_memory"], 4)
 	assert.Len(t, byPrefix["container_network"], 2)
 	assert.Len(t, byPrefix["container_fs"], 2)
-	assert.Equal(t, []string{"go_goroutines", "go_info"}, byPrefix["go"], "small families stay whole")
+	assert.Equal(t, []string{"go_goroutines", "go_info"}, byPrefix["go"],
+		"small families stay whole")
 	assert.Equal(t, []string{"up"}, byPrefix["up"])
-	assert.Equal(t, []string{"scrape_duration_seconds", "scrape_samples_scraped"}, byPrefix["scrape"])
+	assert.Equal(t, []string{"scrape_duration_seconds", "scrape_samples_scraped"},
+		byPrefix["scrape"])
 	assert.NotContains(t, byPrefix, "container")
 }
 

@@ -81,7 +81,8 @@ func (c *cluster) servers() *servers.Servers {
 
 // eventually calls check every interval until it reports true, failing the
 // test with its last message when ctx ends first.
-func eventually(ctx context.Context, t *testing.T, interval time.Duration, check func() (bool, string)) {
+func eventually(ctx context.Context, t *testing.T, interval time.Duration, check func() (bool,
+	string)) {
 	t.Helper()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -99,7 +100,8 @@ func eventually(ctx context.Context, t *testing.T, interval time.Duration, check
 }
 
 // serviceOn starts the bare mini HTTP service with cAdvisor on node.
-func serviceOn(ctx context.Context, t *testing.T, srv *servers.Servers, node string) *servers.Service {
+func serviceOn(ctx context.Context, t *testing.T, srv *servers.Servers,
+	node string) *servers.Service {
 	t.Helper()
 	r, err := recipes.Load("mini_http_bare")
 	require.NoError(t, err)
@@ -241,7 +243,8 @@ func TestClusterMonitor(t *testing.T) {
 	require.Equal(t, mon.ID, f.MonitorID)
 
 	// A target added live, scraped, then removed, without a restart.
-	extra := recipe.Target{Host: a.Node, Port: recipe.Port(a.CAdvisorPort), JobName: "extra-cadvisor"}
+	extra := recipe.Target{Host: a.Node, Port: recipe.Port(a.CAdvisorPort),
+		JobName: "extra-cadvisor"}
 	require.NoError(t, mons.AddTarget(ctx, mon.ID, extra))
 	eventually(ctx, t, time.Second, func() (bool, string) {
 		v := vectorFor(ctx, t, mons, mon.ID, `up{job="extra-cadvisor"}`)
@@ -284,7 +287,8 @@ func TestClusterMonitor(t *testing.T) {
 	// Without the password, Prometheus refuses.
 	hc := &http.Client{Transport: &http.Transport{DialContext: srv.Executor().DialContext}}
 	for _, auth := range []string{"", "wrong"} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep+"/api/v1/query?query=up", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep+"/api/v1/query?query=up",
+			nil)
 		require.NoError(t, err)
 		if auth != "" {
 			req.SetBasicAuth(monitors.User, auth)

@@ -52,7 +52,8 @@ func TestQueryMetricsDecodesValues(t *testing.T) {
 		{"-Inf scalar", "-1/0", "query_neginf", func(t *testing.T, res *QueryResult) {
 			assert.True(t, math.IsInf(float64(res.Value.(*model.Scalar).Value), -1))
 		}},
-		{"empty vector is NoData", "no_such_metric", "query_empty", func(t *testing.T, res *QueryResult) {
+		{"empty vector is NoData", "no_such_metric", "query_empty", func(t *testing.T,
+			res *QueryResult) {
 			assert.Equal(t, model.ValVector, res.Type())
 			assert.True(t, res.NoData())
 		}},
@@ -221,9 +222,12 @@ func TestFitStep(t *testing.T) {
 		{"zero step is the scrape interval", time.Hour, 0, 5 * time.Second, 5 * time.Second},
 		{"zero scrape means 15s", time.Hour, 0, 0, 15 * time.Second},
 		{"exactly 11000 points", 11000 * time.Second, time.Second, time.Second, time.Second},
-		{"one day at 1s is raised", 24 * time.Hour, time.Second, 15 * time.Second, 15 * time.Second},
-		{"15 days at 15s", 15 * 24 * time.Hour, 15 * time.Second, 15 * time.Second, 120 * time.Second},
-		{"raised to a scrape multiple", 30 * 24 * time.Hour, 0, 10 * time.Second, 240 * time.Second},
+		{"one day at 1s is raised", 24 * time.Hour, time.Second, 15 * time.Second,
+			15 * time.Second},
+		{"15 days at 15s", 15 * 24 * time.Hour, 15 * time.Second, 15 * time.Second,
+			120 * time.Second},
+		{"raised to a scrape multiple", 30 * 24 * time.Hour, 0, 10 * time.Second,
+			240 * time.Second},
 		{"empty range", 0, 0, 15 * time.Second, 15 * time.Second},
 	}
 	for _, tc := range tests {
@@ -367,13 +371,15 @@ func TestParsePosition(t *testing.T) {
 
 func TestTooManyPointsIsBothBadAndTooLarge(t *testing.T) {
 	qe := &QueryError{Type: v1.ErrBadData,
-		Msg: "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"}
+		Msg: "exceeded maximum resolution of 11,000 points per timeseries. " +
+			"Try decreasing the query resolution (?step=XX)"}
 	assert.ErrorIs(t, qe, ErrBadQuery)
 	assert.ErrorIs(t, qe, ErrQueryTooLarge)
 }
 
 func TestMergeMatrices(t *testing.T) {
-	a := model.Matrix{{Metric: model.Metric{"job": "x"}, Values: []model.SamplePair{{Timestamp: 1000, Value: 1}}}}
+	a := model.Matrix{{Metric: model.Metric{"job": "x"},
+		Values: []model.SamplePair{{Timestamp: 1000, Value: 1}}}}
 	b := model.Matrix{
 		{Metric: model.Metric{"job": "x"}, Values: []model.SamplePair{{Timestamp: 2000, Value: 2}}},
 		{Metric: model.Metric{"job": "a"}, Values: []model.SamplePair{{Timestamp: 2000, Value: 3}}},
@@ -381,6 +387,7 @@ func TestMergeMatrices(t *testing.T) {
 	got := mergeMatrices(a, b)
 	require.Len(t, got, 2)
 	assert.Equal(t, model.LabelValue("a"), got[0].Metric["job"], "sorted by labels")
-	assert.Equal(t, []model.SamplePair{{Timestamp: 1000, Value: 1}, {Timestamp: 2000, Value: 2}}, got[1].Values)
+	assert.Equal(t, []model.SamplePair{{Timestamp: 1000, Value: 1}, {Timestamp: 2000, Value: 2}},
+		got[1].Values)
 	assert.Len(t, a[0].Values, 1, "inputs untouched")
 }

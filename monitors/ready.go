@@ -38,7 +38,8 @@ type ReadyError struct {
 // down and the job's last lines.
 func (e *ReadyError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "monitors: %s not ready (phase %s, job %s): %v", e.Monitor, e.Phase, e.State, e.Err)
+	fmt.Fprintf(&b, "monitors: %s not ready (phase %s, job %s): %v",
+		e.Monitor, e.Phase, e.State, e.Err)
 	for _, t := range e.Down {
 		b.WriteString("\n  down: " + t.String())
 	}

@@ -123,7 +123,8 @@ func TestTargets(t *testing.T) {
 	ts, err := m.Targets(ctxT(t), svc.ID)
 	require.NoError(t, err)
 	require.Len(t, ts, 3)
-	assert.Equal(t, []string{"extra", "prometheus", "svc-a"}, []string{ts[0].Job, ts[1].Job, ts[2].Job})
+	assert.Equal(t, []string{"extra", "prometheus", "svc-a"}, []string{ts[0].Job, ts[1].Job,
+		ts[2].Job})
 	for _, x := range ts {
 		assert.Equal(t, "up", x.Health)
 	}

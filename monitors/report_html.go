@@ -283,7 +283,8 @@ svg { display: block; margin: 0.5em 0 1.5em; max-width: 100%; height: auto; }
 <tr><th>Monitor</th><td>{{.MonitorID}} (job {{.JobID}} on {{.Node}})</td></tr>
 <tr><th>Prometheus</th><td>{{.PrometheusVersion}}</td></tr>
 <tr><th>Window</th><td>{{time .Start}} to {{time .End}}</td></tr>
-<tr><th>Step</th><td>{{.Step}} (scrape interval {{.ScrapeInterval}}, rate window {{.RateWindow}})</td></tr>
+<tr><th>Step</th><td>{{.Step}} (scrape interval {{.ScrapeInterval}},
+ rate window {{.RateWindow}})</td></tr>
 <tr><th>Generated</th><td>{{time .GeneratedAt}}</td></tr>
 </table>
 
@@ -303,18 +304,24 @@ svg { display: block; margin: 0.5em 0 1.5em; max-width: 100%; height: auto; }
 <tr><th>Job / instance</th><td>{{.Job}} / {{.Instance}}</td></tr>
 {{if .JobID}}<tr><th>SLURM job</th><td>{{.JobID}}</td></tr>{{end}}
 {{if .Node}}<tr><th>Node</th><td>{{.Node}}</td></tr>{{end}}
-<tr><th>Cgroup</th><td>{{if .Cgroup}}<code>{{.Cgroup}}</code>{{else}}<span class="muted">unknown: whole node</span>{{end}}</td></tr>
-<tr><th>Up / down</th><td>{{secs .Availability.UpSeconds}} / {{secs .Availability.DownSeconds}} ({{pct .Availability.Ratio}} up, {{.Availability.Samples}} samples)</td></tr>
-<tr><th>Scrape health</th><td>{{.Scrape.Health}}{{with .Scrape.LastError}} <span class="down">({{.}})</span>{{end}};
+<tr><th>Cgroup</th><td>{{if .Cgroup}}<code>{{.Cgroup}}</code>
+{{- else}}<span class="muted">unknown: whole node</span>{{end}}</td></tr>
+<tr><th>Up / down</th><td>{{secs .Availability.UpSeconds}} / {{secs .Availability.DownSeconds}}
+ ({{pct .Availability.Ratio}} up, {{.Availability.Samples}} samples)</td></tr>
+<tr><th>Scrape health</th><td>{{.Scrape.Health}}
+{{- with .Scrape.LastError}} <span class="down">({{.}})</span>{{end}};
 duration mean {{value .Scrape.Duration.Mean "s"}}, max {{value .Scrape.Duration.Max "s"}};
 samples per scrape mean {{value .Scrape.Samples.Mean ""}}</td></tr>
 </table>
 <table>
-<tr><th>Metric</th><th>Scope</th><th>Min</th><th>Mean</th><th>p95</th><th>Max</th><th>Samples</th></tr>
+<tr><th>Metric</th><th>Scope</th><th>Min</th><th>Mean</th><th>p95</th><th>Max</th>
+<th>Samples</th></tr>
 {{range .Metrics}}<tr><td>{{.Title}}</td><td>{{.Scope}}</td>
 {{if .Summary.NoData}}<td colspan="5" class="muted">no data{{with .Error}}: {{.}}{{end}}</td>
-{{else}}<td class="n">{{value .Summary.Min .Unit}}</td><td class="n">{{value .Summary.Mean .Unit}}</td>
-<td class="n">{{value .Summary.P95 .Unit}}</td><td class="n">{{value .Summary.Max .Unit}}</td>
+{{else}}<td class="n">{{value .Summary.Min .Unit}}</td>
+<td class="n">{{value .Summary.Mean .Unit}}</td>
+<td class="n">{{value .Summary.P95 .Unit}}</td>
+<td class="n">{{value .Summary.Max .Unit}}</td>
 <td class="n">{{.Summary.Samples}}</td>{{end}}</tr>
 {{end}}</table>
 {{range .Metrics}}{{if .Chart}}

@@ -19,7 +19,8 @@ var (
 	redisUp = map[string]string{"__name__": "up", "job": "redis-cadvisor", "instance": "node1:8080",
 		LabelService: "redis_1a2b3c4d", LabelJobID: "41", LabelNode: "node1",
 		LabelCgroup: "/slurm_node1/uid_2001/job_41"}
-	ollamaUp = map[string]string{"__name__": "up", "job": "ollama-cadvisor", "instance": "node2:8080",
+	ollamaUp = map[string]string{"__name__": "up", "job": "ollama-cadvisor",
+		"instance":   "node2:8080",
 		LabelService: "ollama_5e6f7a8b", LabelJobID: "43", LabelNode: "node2"}
 )
 
@@ -27,10 +28,11 @@ var (
 // ollama's cAdvisor refusing.
 const reportTargets = `{"status":"success","data":{"activeTargets":[
 {"labels":{"instance":"node1:8080","job":"redis-cadvisor","hpcorch_service":"redis_1a2b3c4d"},
- "scrapePool":"redis-cadvisor","scrapeUrl":"http://node1:8080/metrics","lastError":"","health":"up"},
+ "scrapePool":"redis-cadvisor","scrapeUrl":"http://node1:8080/metrics",
+ "lastError":"","health":"up"},
 {"labels":{"instance":"node2:8080","job":"ollama-cadvisor","hpcorch_service":"ollama_5e6f7a8b"},
  "scrapePool":"ollama-cadvisor","scrapeUrl":"http://node2:8080/metrics",
- "lastError":"Get \"http://node2:8080/metrics\": dial tcp 10.77.0.12:8080: connect: connection refused",
+ "lastError":"dial tcp 10.77.0.12:8080: connect: connection refused",
  "health":"down"}],"droppedTargets":[]}}`
 
 // reportStub answers the report's range queries with made-up cAdvisor
@@ -42,7 +44,8 @@ func reportStub(t *testing.T) *promStub {
 	stub.onPath("/api/v1/targets", stubResp{200, reportTargets})
 	stub.anyRng = func(q string, r v1.Range) stubResp {
 		one := func(labels map[string]string, f func(i int, ts time.Time) string) stubResp {
-			return stubResp{200, matrixJSON(r, []map[string]string{labels}, func(_ int, ts time.Time) string {
+			return stubResp{200, matrixJSON(r, []map[string]string{labels}, func(_ int,
+				ts time.Time) string {
 				return f(int(ts.Sub(r.Start)/r.Step), ts)
 			})}
 		}
@@ -80,7 +83,10 @@ func reportStub(t *testing.T) *promStub {
 		case strings.Contains(q, "limit") && root:
 			return empty
 		case root:
-			return one(map[string]string{}, func(i int, _ time.Time) string { return strconv.Itoa(1000 * i) })
+			return one(map[string]string{}, func(i int,
+				_ time.Time) string {
+				return strconv.Itoa(1000 * i)
+			})
 		}
 		return empty
 	}
@@ -149,7 +155,8 @@ func TestConstructReport(t *testing.T) {
 
 	assert.Equal(t, "cgroup", metrics["memory_usage"].Scope)
 	assert.Equal(t, Float(10<<20), metrics["memory_usage"].Summary.Min)
-	assert.Equal(t, "node", metrics["network_receive"].Scope, "falls back to the node's root cgroup")
+	assert.Equal(t, "node", metrics["network_receive"].Scope,
+		"falls back to the node's root cgroup")
 	assert.NotEmpty(t, metrics["network_receive"].Points)
 	assert.Equal(t, "node", metrics["filesystem_usage"].Scope)
 
@@ -191,12 +198,14 @@ func TestConstructReportHTMLIsSelfContained(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, charts, strings.Count(html, "<svg"), "one chart per metric and service with data")
+	assert.Equal(t, charts, strings.Count(html, "<svg"),
+		"one chart per metric and service with data")
 	assert.Greater(t, charts, 8)
 	assert.NotContains(t, html, "<?xml")
 
 	lower := strings.ToLower(html)
-	for _, fetch := range []string{"<script", "src=", "href=", "url(", "@import", "<link", "<iframe"} {
+	for _, fetch := range []string{"<script", "src=", "href=", "url(", "@import", "<link",
+		"<iframe"} {
 		assert.NotContains(t, lower, fetch, "the page must load nothing")
 	}
 	assert.Contains(t, html, "redis_1a2b3c4d")

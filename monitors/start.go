@@ -88,7 +88,8 @@ func (m *Monitors) StartMonitor(ctx context.Context, r *recipe.Recipe) (*Monitor
 func newRecord(s *recipe.Service) (*record, error) {
 	interval := s.ScrapeIntervalOrDefault()
 	if d, err := model.ParseDuration(interval); err != nil || d <= 0 {
-		return nil, fmt.Errorf("monitors: scrape_interval %q is not a Prometheus duration", interval)
+		return nil, fmt.Errorf("monitors: scrape_interval %q is not a Prometheus duration",
+			interval)
 	}
 	retention := s.RetentionTime()
 	if _, err := model.ParseDuration(retention); err != nil {
@@ -113,7 +114,8 @@ func (m *Monitors) resolveTargets(ctx context.Context, rec *record, ts []recipe.
 		}
 		j := rec.job(st.Job)
 		if j == nil {
-			rec.Jobs = append(rec.Jobs, scrapeJob{Name: st.Job, File: rec.targetsFile(st.Job, false)})
+			file := rec.targetsFile(st.Job, false)
+			rec.Jobs = append(rec.Jobs, scrapeJob{Name: st.Job, File: file})
 			j = &rec.Jobs[len(rec.Jobs)-1]
 		}
 		j.Targets = append(j.Targets, st)

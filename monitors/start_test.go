@@ -95,7 +95,8 @@ func TestStartMonitor(t *testing.T) {
 		"the reported cAdvisor port wins over the recipe's")
 	assert.Equal(t, 8080, rec.Jobs[1].Targets[0].Port, "no reported port: the target's (default)")
 	assert.Equal(t, "node2", rec.Jobs[1].Targets[0].Host)
-	assert.Equal(t, scrapeTarget{Job: "specific-node", Host: "node3", Port: 9100}, rec.Jobs[2].Targets[0])
+	assert.Equal(t, scrapeTarget{Job: "specific-node", Host: "node3", Port: 9100},
+		rec.Jobs[2].Targets[0])
 	for _, j := range rec.Jobs {
 		assert.Contains(t, files, j.File)
 	}
@@ -157,10 +158,15 @@ func TestStartMonitorRefusals(t *testing.T) {
 		want       error
 		text       string
 	}{
-		{"not a monitor", "service:\n  name: redis\n  command: redis-server\n", nil, "not a monitor"},
-		{"unknown service", "service:\n  name: prometheus\n  monitoring_targets:\n    - service_id: nope_00000000\n",
+		{"not a monitor", "service:\n  name: redis\n  command: redis-server\n", nil,
+			"not a monitor"},
+		{"unknown service",
+			"service:\n  name: prometheus\n  monitoring_targets:\n" +
+				"    - service_id: nope_00000000\n",
 			servers.ErrNotFound, "nope_00000000"},
-		{"pending service", "service:\n  name: prometheus\n  monitoring_targets:\n    - service_id: pend_00000000\n",
+		{"pending service",
+			"service:\n  name: prometheus\n  monitoring_targets:\n" +
+				"    - service_id: pend_00000000\n",
 			servers.ErrNotRunning, "PENDING"},
 	}
 	for _, tc := range tests {
@@ -240,7 +246,8 @@ func TestMonitorStatusStopListEndpoint(t *testing.T) {
 
 	js, err := json.Marshal(st)
 	require.NoError(t, err)
-	for _, key := range []string{"monitor_id", "status", "job_id", "nodes", "submitted_at", "started_at"} {
+	for _, key := range []string{"monitor_id", "status", "job_id", "nodes", "submitted_at",
+		"started_at"} {
 		assert.Contains(t, string(js), `"`+key+`"`, "the reference's keys")
 	}
 

@@ -96,7 +96,8 @@ func (m *Monitors) RemoveTarget(ctx context.Context, id, target string) error {
 		}
 	}
 	if len(changed) == 0 {
-		return fmt.Errorf("%w: %s scrapes nothing that matches %q", ErrTargetNotFound, svc.ID, target)
+		return fmt.Errorf("%w: %s scrapes nothing that matches %q",
+			ErrTargetNotFound, svc.ID, target)
 	}
 
 	for _, i := range changed {

@@ -49,9 +49,11 @@ func readRecord(t *testing.T, dir string) record {
 func TestAddTargetToExistingJob(t *testing.T) {
 	m, b, mon := targetsFixture(t)
 	b.add(servers.Service{ID: "redis_99999999", JobID: "50", Kind: servers.KindService,
-		State: slurm.StateRunning, Node: "node2", CAdvisorPort: 8080, CgroupID: "/slurm_node2/uid_2001/job_50"})
+		State: slurm.StateRunning, Node: "node2", CAdvisorPort: 8080,
+		CgroupID: "/slurm_node2/uid_2001/job_50"})
 
-	err := m.AddTarget(ctxT(t), mon.ID, recipe.Target{ServiceID: "redis_99999999", JobName: "redis-cadvisor"})
+	err := m.AddTarget(ctxT(t), mon.ID, recipe.Target{ServiceID: "redis_99999999",
+		JobName: "redis-cadvisor"})
 	require.NoError(t, err)
 
 	groups := readGroups(t, mon.RunDir, "targets-job-redis-cadvisor.json")
@@ -67,7 +69,8 @@ func TestAddTargetToExistingJob(t *testing.T) {
 		assert.False(t, strings.HasSuffix(e.Name(), ".tmp"), "temporary file left: %s", e.Name())
 	}
 
-	err = m.AddTarget(ctxT(t), mon.ID, recipe.Target{ServiceID: "redis_99999999", JobName: "redis-cadvisor"})
+	err = m.AddTarget(ctxT(t), mon.ID, recipe.Target{ServiceID: "redis_99999999",
+		JobName: "redis-cadvisor"})
 	assert.ErrorIs(t, err, ErrTargetExists)
 }
 
@@ -77,10 +80,12 @@ func TestAddTargetNewJobAndRemove(t *testing.T) {
 	cfgBefore, err := os.ReadFile(filepath.Join(mon.RunDir, configFile))
 	require.NoError(t, err)
 
-	require.NoError(t, m.AddTarget(ctx, mon.ID, recipe.Target{Host: "node1", Port: 9100, JobName: "node-exporter"}))
+	require.NoError(t, m.AddTarget(ctx, mon.ID, recipe.Target{Host: "node1", Port: 9100,
+		JobName: "node-exporter"}))
 	groups := readGroups(t, mon.RunDir, "targets-added-node-exporter.json")
 	require.Len(t, groups, 1)
-	assert.Equal(t, "node-exporter", groups[0].Labels["job"], "the catch-all job takes the job label")
+	assert.Equal(t, "node-exporter", groups[0].Labels["job"],
+		"the catch-all job takes the job label")
 
 	cfgAfter, err := os.ReadFile(filepath.Join(mon.RunDir, configFile))
 	require.NoError(t, err)
@@ -93,7 +98,8 @@ func TestAddTargetNewJobAndRemove(t *testing.T) {
 
 	require.NoError(t, m.RemoveTarget(ctx, mon.ID, "ollama_5e6f7a8b"))
 	assert.Empty(t, readGroups(t, mon.RunDir, "targets-job-ollama-cadvisor.json"))
-	assert.Len(t, readGroups(t, mon.RunDir, "targets-job-redis-cadvisor.json"), 1, "others untouched")
+	assert.Len(t, readGroups(t, mon.RunDir, "targets-job-redis-cadvisor.json"), 1,
+		"others untouched")
 
 	require.NoError(t, m.RemoveTarget(ctx, mon.ID, "specific-node"), "by job name")
 	assert.Empty(t, readGroups(t, mon.RunDir, "targets-job-specific-node.json"))
