@@ -129,8 +129,6 @@ func (c *conn) instant(ctx context.Context, query string, o queryOptions) (*Quer
 
 	val, warns, infos, err := c.api.Query(ctx, query, at, o.v1()...)
 	if stringResult(err) {
-		// BUG(hpcorch#monitors): client_golang does not decode string
-		// results, so a query that yields one is sent a second time.
 		return c.rawQuery(ctx, query, at, o.timeout)
 	}
 	if err != nil {
