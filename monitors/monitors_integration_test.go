@@ -326,3 +326,57 @@ func TestClusterMonitor(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, services, 2, "stopping the monitor leaves the services")
 }
+
+// TestClusterMonitorInContainer runs the monitor under Apptainer: the test
+// image (busybox) with the cluster's Prometheus binary and its libc bound
+// in, since no registry is reachable. It scrapes itself and one cAdvisor.
+func TestClusterMonitorInContainer(t *testing.T) {
+	c := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	srv := c.servers()
+	a := serviceOn(ctx, t, srv, "node1")
+	yaml := fmt.Sprintf(`
+service:
+  name: prometheus
+  command: /opt/prom/prometheus
+  monitoring_targets:
+    - service_id: %s
+      job_name: svc-cadvisor
+  scrape_interval: 5s
+  container:
+    image_path: %s
+    bind_mounts:
+      - %s:/opt/prom/prometheus:ro
+      - /lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro
+      - /lib64:/lib64:ro
+  resources:
+    time: "00:10:00"
+    mem: 512M
+    nodelist: node2
+  ports: [9090]
+`, a.ID, c.env.TestImage, c.env.PrometheusBin)
+	r, err := recipe.Decode(strings.NewReader(yaml), "it-container-monitor.yaml")
+	require.NoError(t, err)
+
+	mons := monitors.New(srv, monitors.Options{MetricsDir: t.TempDir()})
+	defer mons.Close()
+	mon, err := mons.StartMonitor(ctx, r)
+	require.NoError(t, err)
+	readyCtx, readyCancel := context.WithTimeout(ctx, 3*time.Minute)
+	mon, err = mons.WaitReady(readyCtx, mon.ID)
+	readyCancel()
+	if err != nil {
+		logs, _ := srv.ServiceLogs(ctx, mon.ID, 30)
+		t.Fatalf("%v\njob output:\n%s", err, logs)
+	}
+	require.Equal(t, "node2", mon.Node)
+
+	for _, job := range []string{"prometheus", "svc-cadvisor"} {
+		v := vectorFor(ctx, t, mons, mon.ID, `up{job="`+job+`"}`)
+		require.Len(t, v, 1, job)
+		require.Equal(t, model.SampleValue(1), v[0].Value, job)
+	}
+	require.NoError(t, mons.StopMonitor(ctx, mon.ID))
+}

@@ -115,6 +115,8 @@ type ServiceReport struct {
 // Availability sums a target's up and down time over the window, from
 // the up series sampled at the report's step.
 type Availability struct {
+	// UpSeconds and DownSeconds count a step for each up point at 1 and
+	// at 0.
 	UpSeconds   float64 `json:"up_seconds"`
 	DownSeconds float64 `json:"down_seconds"`
 	// Ratio is up / (up + down), NaN without samples.
@@ -158,8 +160,10 @@ type MetricSeries struct {
 
 // Point is one sample.
 type Point struct {
+	// T is the sample's time, on the report's step grid.
 	T time.Time `json:"t"`
-	V Float     `json:"v"`
+	// V is its value; NaN where the query gave NaN.
+	V Float `json:"v"`
 }
 
 // metricDef says how to query one resource metric. expr has %[1]s for the

@@ -128,6 +128,9 @@ func (m *Monitors) resolveTargets(ctx context.Context, rec *record, ts []recipe.
 func (m *Monitors) resolve(ctx context.Context, t recipe.Target) (scrapeTarget, error) {
 	st := scrapeTarget{Job: t.Job(), Host: t.Host, Port: int(t.PortOrDefault())}
 	switch {
+	case st.Job == selfJob || st.Job == addedJob:
+		return st, fmt.Errorf("monitors: target job name %q is hpcorch's own: choose another "+
+			"job_name", st.Job)
 	case t.ServiceID != "" && t.Host != "":
 		return st, fmt.Errorf("monitors: target %q: give service_id or host, not both", t.Job())
 	case t.Host != "":

@@ -164,6 +164,8 @@ func TestStartMonitorRefusals(t *testing.T) {
 			"service:\n  name: prometheus\n  monitoring_targets:\n" +
 				"    - service_id: nope_00000000\n",
 			servers.ErrNotFound, "nope_00000000"},
+		{"reserved job name", "service:\n  name: prometheus\n  monitoring_targets:\n" +
+			"    - host: node1\n      job_name: prometheus\n", nil, "hpcorch's own"},
 		{"pending service",
 			"service:\n  name: prometheus\n  monitoring_targets:\n" +
 				"    - service_id: pend_00000000\n",
