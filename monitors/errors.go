@@ -112,15 +112,20 @@ var positionRE = regexp.MustCompile(`(?:^|\s|: )(\d+):(\d+): parse error|parse e
 // zeros.
 func parsePosition(msg string) (line, col int) {
 	m := positionRE.FindStringSubmatch(msg)
+	var err1, err2 error
 	switch {
 	case m == nil:
 		return 0, 0
 	case m[3] != "":
-		col, _ = strconv.Atoi(m[3])
-		return 1, col
+		line = 1
+		col, err2 = strconv.Atoi(m[3])
+	default:
+		line, err1 = strconv.Atoi(m[1])
+		col, err2 = strconv.Atoi(m[2])
 	}
-	line, _ = strconv.Atoi(m[1])
-	col, _ = strconv.Atoi(m[2])
+	if err1 != nil || err2 != nil || line <= 0 || col <= 0 {
+		return 0, 0
+	}
 	return line, col
 }
 

@@ -220,9 +220,15 @@ func TestClusterMonitor(t *testing.T) {
 			return !res.NoData(), q + " has no data yet"
 		})
 	}
-	res, err := mons.QueryMetrics(ctx, mon.ID, "rate(container_cpu_usage_seconds_total[1m])")
-	require.NoError(t, err)
-	require.False(t, res.NoData())
+	for _, q := range []string{
+		"rate(container_cpu_usage_seconds_total[1m])",
+		"rate(container_cpu_usage_seconds_total[5m])",
+		`container_memory_usage_bytes{job=~".*cadvisor"}`,
+	} {
+		res, err := mons.QueryMetrics(ctx, mon.ID, q)
+		require.NoError(t, err, q)
+		require.False(t, res.NoData(), q)
+	}
 
 	// Metric names, grouped.
 	groups, err := mons.ListAvailableMetrics(ctx, mon.ID)
