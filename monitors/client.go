@@ -138,9 +138,9 @@ func (c *conn) closeIdle() {
 	c.http.CloseIdleConnections()
 }
 
-// BUG(hpcorch#monitors): client_golang does not decode a query result of
-// type string (a PromQL string literal); QueryMetrics then sends the query
-// a second time and decodes the answer itself.
+// BUG(hpcorch#monitors): client_golang does not decode string results (a
+// PromQL string literal such as "foo"); QueryMetrics then sends such a
+// query a second time and decodes the answer itself.
 
 // stringResult reports whether err is client_golang's refusal to decode a
 // query result of type string, which it does not support.
