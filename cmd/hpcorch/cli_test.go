@@ -23,19 +23,46 @@ import (
 	"github.com/hpcorch/hpcorch/slurm"
 )
 
-// With HPCORCH_TEST_SERVE set, the test binary is the service the local
-// jobs run: an HTTP server on $HPCORCH_PORT.
+// The test binary doubles as the programs local jobs run: with
+// HPCORCH_TEST_SERVE set it is an HTTP service on $HPCORCH_PORT; started
+// with cAdvisor's flags (-port=N) it is a stand-in cAdvisor serving
+// container metrics.
 func TestMain(m *testing.M) {
+	for _, a := range os.Args[1:] {
+		if port, ok := strings.CutPrefix(a, "-port="); ok {
+			serve(port, func(n int) string {
+				return fmt.Sprintf("# TYPE container_memory_usage_bytes gauge\n"+
+					"container_memory_usage_bytes{id=\"/\"} %d\n", 1<<20+n)
+			})
+		}
+	}
 	if os.Getenv("HPCORCH_TEST_SERVE") != "" {
-		http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprint(w, "hello from the cli test service\n")
+		serve(os.Getenv("HPCORCH_PORT"), func(n int) string {
+			return fmt.Sprintf("test_requests_total %d\n", n)
 		})
-		err := http.ListenAndServe(net.JoinHostPort(loopbackHost(),
-			os.Getenv("HPCORCH_PORT")), nil)
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
 	}
 	os.Exit(m.Run())
+}
+
+// serve answers / with a greeting and /metrics with metrics(requests so
+// far) until the process is killed.
+func serve(port string, metrics func(int) string) {
+	var mu sync.Mutex
+	n := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "hello from the cli test service\n")
+	})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		body := metrics(n)
+		mu.Unlock()
+		fmt.Fprint(w, body)
+	})
+	err := http.ListenAndServe(net.JoinHostPort(loopbackHost(), port), mux)
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
 }
 
 // loopbackHost is the loopback address this host's name resolves to, as
