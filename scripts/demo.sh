@@ -76,6 +76,9 @@ IFS=, read -r NODE1 NODE2 NODE3 _ <<<"${E[HPCORCH_NODES]}"
 [ -n "$NODE3" ] || die "the cluster needs three nodes, has ${E[HPCORCH_NODES]}"
 
 WORK=$(mktemp -d /tmp/hpcorch-demo.XXXXXX)
+# The demo's jobs carry a session of their own, so that --status and
+# --stop-all-services see only them, never other jobs of the cluster user.
+export HPCORCH_SESSION=${HPCORCH_SESSION:-demo-${WORK##*.}}
 TUNNEL_PID=""
 STARTED=0
 cleanup() {
@@ -94,6 +97,7 @@ trap cleanup EXIT
 cd "$WORK"
 
 step "Configuration: config.yaml for the throwaway cluster, in $WORK"
+echo "(HPCORCH_SESSION=$HPCORCH_SESSION: hpcorch sees only this demo's jobs)"
 cat >config.yaml <<EOF
 hpc:
   hostname: ${E[HPCORCH_SSH_HOST]}

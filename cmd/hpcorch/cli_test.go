@@ -434,3 +434,32 @@ func TestOneLine(t *testing.T) {
 	require.Equal(t, "a", oneLine(fmt.Errorf("a")))
 	require.Equal(t, "a (more with --logs ID)", oneLine(fmt.Errorf("a\nlog line")))
 }
+
+// TestSessionFromEnvironment: HPCORCH_SESSION scopes every command like
+// --session does.
+func TestSessionFromEnvironment(t *testing.T) {
+	l := newLocalCLI(t)
+	r := l.run(t, "--recipe", l.recipe(t, "outside"))
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	t.Setenv(SessionEnv, "mine")
+	r = l.run(t, "--recipe", l.recipe(t, "inside"))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	inside := strings.TrimPrefix(strings.TrimSpace(r.stdout), "Service started: ")
+
+	r = l.run(t, "--status", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var st struct {
+		Services []job `json:"services"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st))
+	require.Len(t, st.Services, 1)
+	require.Equal(t, inside, st.Services[0].ID)
+	require.Equal(t, "mine", st.Services[0].Session)
+
+	r = l.run(t, "--stop-all-services")
+	require.Equal(t, "Service stopped: "+inside+"\n", r.stdout, "only the session's jobs")
+
+	r = l.run(t, "--session", "other", "--status")
+	require.Equal(t, "Services:\n   (none)\n", r.stdout, "--session wins over the variable")
+}

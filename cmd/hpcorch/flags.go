@@ -67,7 +67,7 @@ var specs = []flagSpec{
 		help: "cluster config (default config.yaml)"},
 	{name: "session", min: 1, max: 1, values: "NAME",
 		help: "see and start only jobs tagged NAME (letters, digits, - _ .), " +
-			"to keep experiments apart"},
+			"to keep experiments apart; default $HPCORCH_SESSION"},
 	{name: "dry-run",
 		help: "with --recipe: print the batch script instead of submitting it"},
 	{name: "wait",

@@ -27,6 +27,10 @@ import (
 	"syscall"
 )
 
+// SessionEnv names the environment variable that gives --session its
+// default, so that a script sets it once.
+const SessionEnv = "HPCORCH_SESSION"
+
 // Exit statuses.
 const (
 	exitOK    = 0
@@ -54,6 +58,9 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
+	if inv.session == "" {
+		inv.session = os.Getenv(SessionEnv)
+	}
 	c := &cli{inv: inv, stdout: stdout, stderr: stderr, progressTTY: isTerminal(stderr)}
 	if err := c.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "hpcorch: %s\n", oneLine(err))
