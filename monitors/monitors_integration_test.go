@@ -370,11 +370,13 @@ service:
 	defer mons.Close()
 	mon, err := mons.StartMonitor(ctx, r)
 	require.NoError(t, err)
+	id := mon.ID
+	t.Cleanup(func() { _ = mons.StopMonitor(context.Background(), id) })
 	readyCtx, readyCancel := context.WithTimeout(ctx, 3*time.Minute)
-	mon, err = mons.WaitReady(readyCtx, mon.ID)
+	mon, err = mons.WaitReady(readyCtx, id)
 	readyCancel()
 	if err != nil {
-		logs, _ := srv.ServiceLogs(ctx, mon.ID, 30)
+		logs, _ := srv.ServiceLogs(ctx, id, 30)
 		t.Fatalf("%v\njob output:\n%s", err, logs)
 	}
 	require.Equal(t, "node2", mon.Node)
