@@ -272,7 +272,8 @@ func TestSSHCommand(t *testing.T) {
 				IdentityFiles: []string{"~/.ssh/id_ed25519_mlux"},
 				KnownHostsFiles: []string{filepath.Join(home, ".ssh", "known_hosts"),
 					"/etc/ssh/ssh_known_hosts"}},
-			want: "ssh -i ~/.ssh/id_ed25519_mlux -L 9090:mel2074:9090 -N user1@login.lxp.lu -p 8822",
+			want: "ssh -i ~/.ssh/id_ed25519_mlux -L 9090:mel2074:9090 -N " +
+				"user1@login.lxp.lu -p 8822",
 		},
 		{
 			name: "default port, own known_hosts and a jump host",

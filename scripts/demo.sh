@@ -144,8 +144,9 @@ SVC2=$(start bare_with_cadvisor.yaml)
 
 step "Check the service IDs and nodes"
 hpc --status | tee status.txt
-grep -Eq "\| $SVC1 +\| +RUNNING \| .* \| $NODE1\$" status.txt || die "$SVC1 is not RUNNING on $NODE1"
-grep -Eq "\| $SVC2 +\| +RUNNING \| .* \| $NODE2\$" status.txt || die "$SVC2 is not RUNNING on $NODE2"
+running_on() { grep -Eq "\| $1 +\| +RUNNING \| .* \| $2\$" status.txt; }
+running_on "$SVC1" "$NODE1" || die "$SVC1 is not RUNNING on $NODE1"
+running_on "$SVC2" "$NODE2" || die "$SVC2 is not RUNNING on $NODE2"
 hpc --service-endpoint "$SVC2"
 
 # ------------------------------------------------------------------ Prometheus
@@ -167,7 +168,7 @@ run cat prometheus_with_cadvisor.yaml
 step "Step 3: start Prometheus on $NODE3"
 PROM=$(start prometheus_with_cadvisor.yaml)
 hpc --status | tee status.txt
-grep -Eq "\| $PROM +\| +RUNNING \| .* \| $NODE3\$" status.txt || die "$PROM is not RUNNING on $NODE3"
+running_on "$PROM" "$NODE3" || die "$PROM is not RUNNING on $NODE3"
 hpc --service-endpoint "$PROM"
 
 # ------------------------------------------------------------------ tunnel

@@ -111,8 +111,8 @@ func (b *bin) ok(args ...string) string {
 func (b *bin) start(file string) (id, node string) {
 	b.t.Helper()
 	out := b.ok("--recipe", file, "--wait")
-	m := regexp.MustCompile(`^Service started: (\S+)\nService ready: (\S+) on (\S+)( at http://\S+)?\n$`).
-		FindStringSubmatch(out)
+	m := regexp.MustCompile(`^Service started: (\S+)\n` +
+		`Service ready: (\S+) on (\S+)( at http://\S+)?\n$`).FindStringSubmatch(out)
 	require.NotNil(b.t, m, out)
 	require.Equal(b.t, m[1], m[2])
 	return m[1], m[3]
