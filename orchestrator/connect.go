@@ -135,8 +135,9 @@ func openScheduler(cfg *recipe.Config, exec sshx.Executor, base Config) slurm.Sc
 
 // SSHConfig turns the hpc section of a cluster config into an sshx.Config.
 // With SSHConfigHost, the alias is resolved from ~/.ssh/config first and the
-// fields set in hpc override what it says. Host keys are always checked
-// (strictly), against hpc.known_hosts when given.
+// fields set in hpc override what it says. Host keys are always checked,
+// against hpc.known_hosts when given: strictly, unless the ssh_config alias
+// says StrictHostKeyChecking accept-new (changed keys still fail).
 func SSHConfig(h recipe.HPC) (sshx.Config, error) {
 	var sc sshx.Config
 	if h.SSHConfigHost != "" {
@@ -164,8 +165,9 @@ func SSHConfig(h recipe.HPC) (sshx.Config, error) {
 	if h.KnownHosts != "" {
 		sc.KnownHostsFiles = []string{h.KnownHosts}
 	}
-	sc.Password = string(h.Password)
-	sc.HostKeyPolicy = sshx.HostKeyStrict
+	if h.Password != "" {
+		sc.Password = string(h.Password)
+	}
 	if sc.Host == "" {
 		return sshx.Config{}, fmt.Errorf("orchestrator: the config names no login " +
 			"node (hpc.hostname or hpc.ssh_config_host)")

@@ -47,8 +47,9 @@ type Config struct {
 	Cluster *recipe.Config
 
 	// CAdvisor says where cAdvisor comes from when a recipe enables it.
-	// The zero value downloads the release on the cluster when it is not
-	// installed yet; set LocalPath on clusters whose nodes cannot download.
+	// The zero value lets the job download servers.DefaultCAdvisorURL when
+	// cAdvisor is not installed yet (see servers.CAdvisorSource); set
+	// LocalPath on clusters whose nodes cannot download.
 	CAdvisor servers.CAdvisorSource
 
 	// MonitorRecipe is the Prometheus recipe StartBenchmarkSession starts

@@ -136,6 +136,23 @@ func TestSSHConfig(t *testing.T) {
 	require.Equal(t, []string{"/k/known"}, sc.ProxyJump.KnownHostsFiles)
 }
 
+func TestSSHConfigFromAlias(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(
+		"Host cluster\n  HostName login.example.org\n  Port 8822\n  User fromfile\n"+
+			"  IdentityFile ~/.ssh/id_cluster\n"), 0o600))
+
+	sc, err := SSHConfig(recipe.HPC{SSHConfigHost: "cluster", Username: "override"})
+	require.NoError(t, err)
+	require.Equal(t, "login.example.org", sc.Host)
+	require.Equal(t, 8822, sc.Port)
+	require.Equal(t, "override", sc.User, "the config's fields win over ssh_config")
+	require.Equal(t, []string{filepath.Join(home, ".ssh", "id_cluster")}, sc.IdentityFiles)
+	require.Equal(t, sshx.HostKeyStrict, sc.HostKeyPolicy)
+}
+
 func TestSSHConfigErrors(t *testing.T) {
 	_, err := SSHConfig(recipe.HPC{})
 	require.ErrorContains(t, err, "names no login node")
