@@ -36,7 +36,26 @@ var (
 	buildOnce sync.Once
 	binary    string
 	buildErr  error
+
+	// goEnv is the go command's cache and module folders, read before
+	// any test points HOME elsewhere (they default to folders under it).
+	goEnv = readGoEnv("GOCACHE", "GOMODCACHE", "GOPATH")
 )
+
+// readGoEnv returns NAME=value for each of the go command's variables.
+func readGoEnv(names ...string) []string {
+	out, err := exec.Command("go", append([]string{"env"}, names...)...).Output()
+	if err != nil {
+		return nil
+	}
+	var env []string
+	for i, v := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if i < len(names) && v != "" {
+			env = append(env, names[i]+"="+v)
+		}
+	}
+	return env
+}
 
 // hpcorchBinary builds the hpcorch command once per test run.
 func hpcorchBinary(t *testing.T) string {
@@ -47,8 +66,11 @@ func hpcorchBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		afterTests = append(afterTests, func() { _ = os.RemoveAll(dir) })
 		binary = filepath.Join(dir, "hpcorch")
-		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		cmd := exec.Command("go", "build", "-o", binary, ".")
+		cmd.Env = append(os.Environ(), goEnv...)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -41,8 +41,15 @@ func TestMain(m *testing.M) {
 			return fmt.Sprintf("test_requests_total %d\n", n)
 		})
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, f := range afterTests {
+		f()
+	}
+	os.Exit(code)
 }
+
+// afterTests are run once every test has ended.
+var afterTests []func()
 
 // serve answers / with a greeting and /metrics with metrics(requests so
 // far) until the process is killed.
