@@ -160,25 +160,46 @@ func LoadConfig(path string) (*Config, error) {
 
 // DecodeConfig reads one config from r as Decode reads a recipe (strict,
 // with every problem reported as a *FieldError), fills in the defaults and
-// validates it; name is used in error messages. An empty document gives
-// DefaultConfig.
+// validates it; name is used in error messages.
+//
+// A config must say where jobs run: hpc.hostname or hpc.ssh_config_host
+// for a cluster, or executor: local for this machine. One that says
+// neither, an empty file included, is an error wrapping ErrMissing rather
+// than a silent switch to local mode. (DefaultConfig, for running with no
+// file at all, is local.)
 func DecodeConfig(r io.Reader, name string) (*Config, error) {
 	c := &Config{}
 	d, err := decodeFile(r, name, c)
 	if errors.Is(err, errEmpty) {
 		c.file = name
-		c.SetDefaults()
-		return c, nil
+		return nil, errNoTarget(name)
 	}
 	if err != nil {
 		return nil, err
 	}
 
 	c.file, c.pos = name, d.pos
-	c.SetDefaults()
 	v := newValidator(name, d.pos, d.bad)
+	noTarget := c.Executor == "" && c.HPC.Hostname == "" && c.HPC.SSHConfigHost == ""
+	c.SetDefaults()
 	c.validate(v)
+	if noTarget && len(d.errs) == 0 && len(v.errs) == 0 {
+		// Said only when nothing else is wrong: a misspelt hostname
+		// key is the likelier cause, and its error says so.
+		v.fail("hpc.hostname", errNoTarget(""))
+	}
 	return nil2(c, joinSorted(append(d.errs, v.errs...)))
+}
+
+// errNoTarget is the error for a config that names neither a cluster nor
+// local mode; file is set only where no position can be given.
+func errNoTarget(file string) error {
+	err := errorf(ErrMissing, "the config names no cluster: set hpc.hostname (or "+
+		"hpc.ssh_config_host), or executor: local to run jobs on this machine")
+	if file == "" {
+		return err
+	}
+	return &FieldError{File: file, Path: "hpc.hostname", Err: err}
 }
 
 // File returns the name the config was loaded or decoded from, or "".

@@ -36,10 +36,21 @@ func TestDefaultConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ExecutorLocal, c.Executor)
 
-	for _, doc := range []string{"", "# nothing yet\n"} {
-		c, err = decodeConfig(t, doc)
-		require.NoError(t, err)
-		require.Equal(t, SchedulerLocal, c.Scheduler)
+	c, err = decodeConfig(t, "executor: local\n")
+	require.NoError(t, err)
+	require.Equal(t, SchedulerLocal, c.Scheduler)
+}
+
+// A config file that names neither a cluster nor local mode is an error,
+// never a silent switch to running jobs on this machine.
+func TestConfigMustNameWhereJobsRun(t *testing.T) {
+	for _, doc := range []string{"", "# nothing yet\n", "hpc:\n", "slurm: {partition: debug}\n"} {
+		c, err := decodeConfig(t, doc)
+		require.Nil(t, c, "%q", doc)
+		require.ErrorIs(t, err, ErrMissing, "%q", doc)
+		fe := one(t, err)
+		require.Equal(t, "hpc.hostname", fe.Path)
+		require.Contains(t, fe.Error(), "executor: local")
 	}
 }
 
@@ -173,7 +184,7 @@ func TestConfigPasswordIsSecret(t *testing.T) {
 func TestLoadConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte("slurm: {partition: debug}\n"), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte("executor: local\nslurm: {partition: debug}\n"), 0o600))
 	c, err := LoadConfig(path)
 	require.NoError(t, err)
 	require.Equal(t, path, c.File())
