@@ -25,6 +25,13 @@ const (
 	// trying recipes without a cluster.
 	SchedulerLocal = "local"
 
+	// HostKeyStrict is the hpc.host_key_policy that refuses login nodes
+	// whose host key is not in known_hosts.
+	HostKeyStrict = "strict"
+	// HostKeyAcceptNew is the hpc.host_key_policy that trusts a login node
+	// seen for the first time and records its key in known_hosts.
+	HostKeyAcceptNew = "accept-new"
+
 	// DefaultMetricsDir is where collected metrics are written, relative
 	// to the working directory.
 	DefaultMetricsDir = "metrics"
@@ -62,6 +69,10 @@ type Config struct {
 	// node).
 	Scheduler string `yaml:"scheduler"`
 
+	// CAdvisor says where cAdvisor comes from when a recipe enables it.
+	// The zero value lets the job download the default release.
+	CAdvisor CAdvisor `yaml:"cadvisor"`
+
 	// MetricsDir is where collected metrics and reports are written.
 	MetricsDir string `yaml:"metrics_dir"`
 
@@ -97,6 +108,14 @@ type HPC struct {
 	// key; empty means ~/.ssh/known_hosts. Host keys are always checked.
 	KnownHosts string `yaml:"known_hosts"`
 
+	// HostKeyPolicy says what to do with a login node whose host key is
+	// not in known_hosts: HostKeyStrict ("strict") refuses it,
+	// HostKeyAcceptNew ("accept-new") trusts it the first time and records
+	// it. A key that changed is refused either way; checks cannot be
+	// turned off. Empty means what the ssh config alias says
+	// (StrictHostKeyChecking), else strict.
+	HostKeyPolicy string `yaml:"host_key_policy"`
+
 	// ProxyJump is a jump host, "[user@]host[:port]", as ssh -J takes it.
 	ProxyJump string `yaml:"proxy_jump"`
 
@@ -108,6 +127,27 @@ type HPC struct {
 	// authentication and no key works. Prefer keys: the value sits in the
 	// file in clear. It never appears in output; see Secret.
 	Password Secret `yaml:"password"`
+}
+
+// CAdvisor is the cadvisor section of a Config: where the cAdvisor binary
+// that services with enable_cadvisor run comes from. It is installed once
+// per cluster, on its shared storage.
+type CAdvisor struct {
+	// URL is the binary a job downloads when the cluster has none yet;
+	// it must be http or https. Empty means hpcorch's default release
+	// (servers.DefaultCAdvisorURL, with its checksum). It is not used when
+	// LocalPath is set.
+	URL string `yaml:"url"`
+
+	// SHA256 is URL's checksum, 64 hex digits; a download that does not
+	// match is not installed. Empty means no check for a URL of your own.
+	SHA256 string `yaml:"sha256"`
+
+	// LocalPath is a cAdvisor binary on this machine, uploaded over the
+	// SSH connection: for clusters whose compute nodes cannot download.
+	// Empty means the job downloads URL. A leading ~ or $HOME is
+	// expanded locally.
+	LocalPath string `yaml:"local_path"`
 }
 
 // Secret is a string that is never printed: fmt, log/slog, encoding/json
@@ -229,6 +269,7 @@ func (c *Config) SetDefaults() {
 
 	c.HPC.KeyFilename = expandHome(c.HPC.KeyFilename)
 	c.HPC.KnownHosts = expandHome(c.HPC.KnownHosts)
+	c.CAdvisor.LocalPath = expandHome(c.CAdvisor.LocalPath)
 	c.MetricsDir = expandHome(c.MetricsDir)
 	c.StateDir = expandHome(c.StateDir)
 }
@@ -276,6 +317,23 @@ func (c *Config) validate(v *validator) {
 
 	c.HPC.validate(v, "hpc")
 	c.Slurm.validate(v, "slurm")
+	c.CAdvisor.validate(v, "cadvisor")
+}
+
+var sha256Re = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+func (c *CAdvisor) validate(v *validator, path string) {
+	if u := c.URL; u != "" && !strings.HasPrefix(u, "https://") &&
+		!strings.HasPrefix(u, "http://") {
+		v.fail(path+".url", errorf(ErrInvalid, "url %q is not an http or https URL", u))
+	}
+	if c.SHA256 != "" && !sha256Re.MatchString(c.SHA256) {
+		v.fail(path+".sha256", errorf(ErrInvalid, "sha256 %q is not 64 hex digits",
+			c.SHA256))
+	}
+	if c.SHA256 != "" && c.URL == "" {
+		v.fail(path+".sha256", errorf(ErrInvalid, "sha256 checks url, which is not set"))
+	}
 }
 
 func (h *HPC) validate(v *validator, path string) {
@@ -295,8 +353,13 @@ func (h *HPC) validate(v *validator, path string) {
 		v.fail(path+".username", errorf(ErrInvalid, "username %q is not a user name",
 			h.Username))
 	}
-	if h.Port != 0 {
-		v.check(path+".port", portError(h.Port))
+	v.optionalPort(path+".port", h.Port, "the ssh config's port, or 22")
+	switch h.HostKeyPolicy {
+	case "", HostKeyStrict, HostKeyAcceptNew:
+	default:
+		v.fail(path+".host_key_policy", errorf(ErrInvalid, "host_key_policy %q is neither "+
+			"%s nor %s (host keys are always checked)", h.HostKeyPolicy, HostKeyStrict,
+			HostKeyAcceptNew))
 	}
 	if h.ProxyJump != "" && !proxyJumpRe.MatchString(h.ProxyJump) {
 		v.fail(path+".proxy_jump", errorf(ErrInvalid, "proxy_jump %q is not "+

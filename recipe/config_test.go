@@ -70,6 +70,10 @@ slurm:
 	qos: default
 	time: "01:00:00"
 metrics_dir: ~/hpcorch-metrics
+cadvisor:
+	local_path: ~/bin/cadvisor
+	url: https://example.org/cadvisor
+	sha256: `+strings.Repeat("ab", 32)+`
 `)
 	require.NoError(t, err)
 	require.Equal(t, "config.yaml", c.File())
@@ -80,6 +84,8 @@ metrics_dir: ~/hpcorch-metrics
 	require.Equal(t, ExecutorSSH, c.Executor, "hostname implies ssh")
 	require.Equal(t, SchedulerSlurm, c.Scheduler, "ssh implies slurm")
 	require.Equal(t, "/home/me/hpcorch-metrics", c.MetricsDir)
+	require.Equal(t, CAdvisor{LocalPath: "/home/me/bin/cadvisor",
+		URL: "https://example.org/cadvisor", SHA256: strings.Repeat("ab", 32)}, c.CAdvisor)
 	require.Equal(t, Resources{Account: "p200000", Partition: "cpu", QOS: "default",
 		Time: "01:00:00"}, c.Slurm)
 
@@ -133,7 +139,8 @@ func TestDecodeConfigErrors(t *testing.T) {
 			"put it in username"},
 		{"octal port", "hpc: {hostname: x, port: 022}\n", "hpc.port", 1, 26, ErrType,
 			"write 22"},
-		{"port range", "hpc: {hostname: x, port: 0}\n", "", 0, 0, nil, ""},
+		{"port zero", "hpc: {hostname: x, port: 0}\n", "hpc.port", 1, 26, ErrInvalid,
+			"leave it out for the ssh config's port"},
 		{"proxy", "hpc: {hostname: x, proxy_jump: 'a b'}\n", "hpc.proxy_jump", 1, 32,
 			ErrInvalid, ""},
 		{"pattern alias", "hpc: {ssh_config_host: 'login*'}\n", "hpc.ssh_config_host",
@@ -143,6 +150,16 @@ func TestDecodeConfigErrors(t *testing.T) {
 		{"slurm partition no", "slurm: {partition: no}\n", "slurm.partition", 1, 20,
 			ErrType, "quote it"},
 		{"syntax", "hpc:\n\thostname: %h\n", "", 2, 13, ErrSyntax, quoteHint},
+		{"host key policy", "hpc: {hostname: x, host_key_policy: insecure-ignore}\n",
+			"hpc.host_key_policy", 1, 37, ErrInvalid, "neither strict nor accept-new"},
+		{"host key accept-new", "hpc: {hostname: x, host_key_policy: accept-new}\n", "",
+			0, 0, nil, ""},
+		{"cadvisor typo", "executor: local\ncadvisor:\n\tlocal_pth: /x\n",
+			"cadvisor.local_pth", 3, 3, ErrUnknownKey, `did you mean "local_path"?`},
+		{"cadvisor url", "executor: local\ncadvisor: {url: ftp://x}\n", "cadvisor.url", 2,
+			17, ErrInvalid, "not an http or https URL"},
+		{"cadvisor sha", "executor: local\ncadvisor: {url: 'https://x', sha256: abc}\n",
+			"cadvisor.sha256", 2, 38, ErrInvalid, "64 hex digits"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

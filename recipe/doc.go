@@ -85,7 +85,8 @@
 // A config may hold an SSH password (hpc.password); it is a Secret, which
 // fmt never prints, and no error message of this package quotes it.
 // Prefer keys. Host keys are always checked; hpc.known_hosts names the
-// file.
+// file, and hpc.host_key_policy (strict or accept-new) says whether a host
+// seen for the first time is trusted. No setting turns checks off.
 //
 // # Stability
 //

@@ -121,3 +121,15 @@ func editDistance(a, b string) int {
 	}
 	return d[len(ra)][len(rb)]
 }
+
+// Suggest returns the candidate word most likely meant, as unknown keys
+// are answered: the same word spelt with other case, "_" or "-", a common
+// alias, or the nearest within a few edits for its length (one for short
+// words, two from six runes, three from twelve). It returns "" when none is
+// close. The catalog uses it for mistyped recipe names.
+func Suggest(word string, candidates []string) string {
+	if c := exactMatch(word, candidates); c != "" {
+		return c
+	}
+	return nearest(word, candidates)
+}

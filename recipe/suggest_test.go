@@ -69,3 +69,11 @@ func TestFieldIndex(t *testing.T) {
 	require.Equal(t, []string{"slurm"}, cfg["partition"])
 	require.Equal(t, []string{"hpc"}, cfg["hostname"])
 }
+
+func TestSuggest(t *testing.T) {
+	names := []string{"redis", "redis_with_cadvisor", "mini_http_bare", "prometheus"}
+	require.Equal(t, "redis_with_cadvisor", Suggest("redis_with_cadvsior", names))
+	require.Equal(t, "mini_http_bare", Suggest("mini-http-bare", names))
+	require.Equal(t, "prometheus", Suggest("promethues", names))
+	require.Equal(t, "", Suggest("ollama", names))
+}

@@ -69,7 +69,19 @@ func syntaxError(err error, data []byte, name string) error {
 		hint = `quote values that contain ": "`
 	case strings.Contains(text, "found unexpected end of stream"),
 		strings.Contains(text, "did not find expected"):
-		hint = "check for an unclosed quote or bracket above this line"
+		// yaml.v3 names the line before an unclosed bracket, or where the
+		// document ended: point at the opening quote or bracket itself.
+		eos := strings.Contains(text, "end of stream")
+		if o, ok := unclosed(string(data), eos); ok {
+			line, col = o.line, o.col
+			what := "bracket " + string(o.c)
+			if o.c == '\'' || o.c == '"' {
+				what = "quote " + string(o.c)
+			}
+			hint = "unclosed " + what + ": it opens here and is never closed"
+			break
+		}
+		hint = "check for an unclosed quote or bracket on or before this line"
 	}
 
 	if hint != "" {

@@ -40,7 +40,42 @@ func TestSyntaxErrors(t *testing.T) {
 		want: `quote values that contain ": "`,
 	}, {
 		name: "unclosed quote", doc: "service:\n  name: 'x\n  command: y\n",
-		want: "unclosed quote",
+		line: 2, col: 9, want: "unclosed quote ': it opens here",
+	}, {
+		// The user's report: yaml.v3 says line 3 for a [ on line 4.
+		name: "unclosed bracket", doc: "service:\n  name: q2\n  command: x\n" +
+			"  args: [a, b\n  ports: [1]\n",
+		line: 4, col: 9, want: "unclosed bracket [: it opens here and is never closed",
+	}, {
+		name: "unclosed bracket last", doc: "service:\n  name: q2\n  args: [a, b\n",
+		line: 3, col: 9, want: "unclosed bracket [",
+	}, {
+		name: "unclosed bracket blank lines", doc: "service:\n  name: q2\n  command: x\n" +
+			"  args: [a, b\n\n\n  ports: [1]\n",
+		line: 4, col: 9, want: "unclosed bracket [",
+	}, {
+		name: "unclosed brace", doc: "service:\n  environment: {A: '1', B: \"[2\"\n" +
+			"  command: x\n",
+		line: 2, col: 16, want: "unclosed bracket {",
+	}, {
+		name: "unclosed brace line 1", doc: "service: {name: x\n", line: 1, col: 10,
+		want: "unclosed bracket {",
+	}, {
+		name: "unclosed in list item", doc: "service:\n  args:\n    - [a, b\n    - c\n" +
+			"  command: x\n",
+		line: 3, col: 7, want: "unclosed bracket [",
+	}, {
+		name: "nested", doc: "service:\n  args: [a, [b, c]\n  command: x\n",
+		line: 2, col: 9, want: "unclosed bracket [",
+	}, {
+		name: "quote inside brackets", doc: "service:\n  name: x\n  args: [\"a, b]\n" +
+			"  command: y\n",
+		line: 3, col: 10, want: "unclosed quote \"",
+	}, {
+		name: "after comments and text", doc: "# a [comment\nservice:\n" +
+			"  description: it's [plain\n  command: |\n    echo [ {\n" +
+			"  name: x\n  args: ['a', \"b\", [c]\n",
+		line: 7, col: 9, want: "unclosed bracket [",
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,6 +46,20 @@ func (v *validator) fail(path string, err error) {
 	v.errs = append(v.errs, fe)
 }
 
+// optionalPort checks a port field whose zero value means a default: left
+// out, it is fine; given, even as 0, it must be a port, as in ports.
+func (v *validator) optionalPort(path string, p Port, def string) {
+	if _, given := v.pos[path]; p == 0 && !given {
+		return
+	}
+	if err := portError(p); err != nil {
+		if p == 0 {
+			err = fmt.Errorf("%w (leave it out for %s)", err, def)
+		}
+		v.fail(path, err)
+	}
+}
+
 // check records err for path when err is not nil.
 func (v *validator) check(path string, err error) {
 	if err != nil {
@@ -109,9 +123,8 @@ func (s *Service) validate(v *validator, path string) {
 	if s.Container != nil {
 		s.Container.validate(v, path+".container", s.ContainerImage != "")
 	}
-	if s.CAdvisorPort != 0 {
-		v.check(path+".cadvisor_port", portError(s.CAdvisorPort))
-	}
+	v.optionalPort(path+".cadvisor_port", s.CAdvisorPort,
+		fmt.Sprintf("cAdvisor's default, %d", DefaultCAdvisorPort))
 
 	s.Resources.validate(v, path+".resources")
 	validateEnv(v, path+".environment", s.Environment)
@@ -278,9 +291,7 @@ func (h *HealthCheck) validate(v *validator, path string, hasPorts bool) {
 		return
 	}
 
-	if h.Port != 0 {
-		v.check(path+".port", portError(h.Port))
-	}
+	v.optionalPort(path+".port", h.Port, "the service's first port")
 	if h.Endpoint != "" {
 		v.check(path+".endpoint", checkEndpoint(h.Endpoint, typ))
 	}
@@ -338,9 +349,7 @@ func (t Target) validate(v *validator, path string) {
 		v.fail(path+".host", errorf(ErrInvalid, "host %q is not a host name or address",
 			t.Host))
 	}
-	if t.Port != 0 {
-		v.check(path+".port", portError(t.Port))
-	}
+	v.optionalPort(path+".port", t.Port, fmt.Sprintf("the default, %d", DefaultCAdvisorPort))
 	if strings.ContainsAny(t.JobName, "\n\"'`$\\") {
 		v.fail(path+".job_name", errorf(ErrInvalid, "job_name %q holds quotes, $ or a "+
 			"line break", t.JobName))

@@ -287,3 +287,38 @@ func TestWithDefaults(t *testing.T) {
 	require.Equal(t, "16G", got.Mem)
 	require.Equal(t, r, r.WithDefaults(Resources{}))
 }
+
+// TestExplicitZeroPorts: a port written as 0 is refused wherever ports are,
+// as in ports: [0], even where leaving the key out means a default.
+func TestExplicitZeroPorts(t *testing.T) {
+	tests := []struct {
+		name, doc, path, want string
+	}{
+		{"ports", "service:\n\tname: x\n\tcommand: run\n\tports: [0]\n", "service.ports[0]",
+			"port 0 is out of range"},
+		{"cadvisor_port", "service:\n\tname: x\n\tcommand: run\n\tenable_cadvisor: true\n" +
+			"\tcadvisor_port: 0\n", "service.cadvisor_port", "leave it out for cAdvisor's " +
+			"default, 8080"},
+		{"health_check.port", "service:\n\tname: x\n\tcommand: run\n\tports: [80]\n" +
+			"\thealth_check: {type: tcp, port: 0}\n", "service.health_check.port",
+			"leave it out for the service's first port"},
+		{"target port", "service:\n\tname: p\n\tcommand: prometheus\n\tports: [9090]\n" +
+			"\tmonitoring_targets:\n\t\t- {service_id: a_12345678, port: 0}\n",
+			"service.monitoring_targets[0].port", "leave it out for the default"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decode(t, tc.doc)
+			fes := FieldErrors(err)
+			require.Len(t, fes, 1, "%v", err)
+			require.Equal(t, tc.path, fes[0].Path)
+			require.ErrorIs(t, fes[0], ErrInvalid)
+			require.Contains(t, fes[0].Error(), tc.want)
+			require.NotZero(t, fes[0].Line)
+		})
+	}
+
+	// Left out, they mean their defaults.
+	_, err := decode(t, "service:\n\tname: x\n\tcommand: run\n\tenable_cadvisor: true\n")
+	require.NoError(t, err)
+}

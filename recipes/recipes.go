@@ -35,10 +35,15 @@ func List() []string {
 
 // Load decodes and validates the catalog recipe called name, with or
 // without ".yaml". Errors name the file as recipes/services/<name>.yaml. A
-// name not in the catalog gives an error wrapping fs.ErrNotExist.
+// name not in the catalog gives an error wrapping fs.ErrNotExist, which
+// suggests the name probably meant (recipe.Suggest).
 func Load(name string) (*recipe.Recipe, error) {
 	name = strings.TrimSuffix(name, ".yaml")
 	if name == "" || strings.ContainsAny(name, "/\\") || !slices.Contains(List(), name) {
+		if m := recipe.Suggest(name, List()); m != "" {
+			return nil, fmt.Errorf("recipes: no recipe %q in the catalog; did you mean %q? "+
+				"%w", name, m, fs.ErrNotExist)
+		}
 		return nil, fmt.Errorf("recipes: no recipe %q in the catalog (it has %s): %w",
 			name, strings.Join(List(), ", "), fs.ErrNotExist)
 	}

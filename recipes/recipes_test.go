@@ -123,6 +123,12 @@ func TestLoadUnknown(t *testing.T) {
 		require.ErrorIs(t, err, fs.ErrNotExist, name)
 		require.ErrorContains(t, err, "recipes: no recipe")
 	}
+
+	_, err := Load("redis_with_cadvsior")
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	require.ErrorContains(t, err, `did you mean "redis_with_cadvisor"?`)
+	_, err = Load("Redis-With-Cadvisor.yaml")
+	require.ErrorContains(t, err, `did you mean "redis_with_cadvisor"?`)
 }
 
 // Nothing in services/ escapes the embed pattern.

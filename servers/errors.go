@@ -88,6 +88,31 @@ func containsAny(s string, subs []string) bool {
 	return false
 }
 
+// SessionError reports a service that belongs to another session than the
+// one a Servers is scoped to (Options.Session). It wraps ErrNotFound: seen
+// from a session, another session's jobs are not there to check or stop.
+type SessionError struct {
+	// ID and JobID name the service.
+	ID, JobID string
+	// Session is the session the service belongs to; "" for none.
+	Session string
+	// Want is the Servers' session.
+	Want string
+}
+
+// Error says whose service it is.
+func (e *SessionError) Error() string {
+	owner := "session " + e.Session
+	if e.Session == "" {
+		owner = "no session"
+	}
+	return fmt.Sprintf("servers: %s (job %s) belongs to %s, not %s: %v", e.ID, e.JobID,
+		owner, e.Want, ErrNotFound)
+}
+
+// Unwrap returns ErrNotFound.
+func (e *SessionError) Unwrap() error { return ErrNotFound }
+
 // ReadyError reports a WaitReady that failed: the phase it was in, what
 // the scheduler last said, and the job's last log lines.
 type ReadyError struct {

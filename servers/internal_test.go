@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -281,4 +282,33 @@ func TestBindsValidated(t *testing.T) {
 			BindMounts: []string{"/data", "/data:/data"}}}}
 	_, err := s.DryRun(context.Background(), r)
 	require.ErrorContains(t, err, "already bound")
+}
+
+// TestLibraryRecordsExitCode: a job script that fails before its service
+// starts records its exit code in status.env too, so that WaitReady's error
+// can tell it when the scheduler does not (squeue prints none).
+func TestLibraryRecordsExitCode(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash is needed")
+	}
+	tests := []struct {
+		name, body, want string
+	}{
+		{"before the service", "hpcorch_status PHASE starting\nexit 4\n", "EXIT_CODE=4\n"},
+		{"service", "hpcorch_run sh -c 'exit 3'\n", "EXIT_CODE=3\n"},
+		{"set -e", "set -e\nfalse\n", "EXIT_CODE=1\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command("bash", "-c", jobLibrary+tc.body)
+			cmd.Env = append(os.Environ(), "HPCORCH_RUN_DIR="+dir, "HPCORCH_RUN_ROOT="+dir,
+				"HPCORCH_ID=x_00000000")
+			require.Error(t, cmd.Run())
+			st, err := os.ReadFile(filepath.Join(dir, "status.env"))
+			require.NoError(t, err)
+			require.Equal(t, 1, strings.Count(string(st), "EXIT_CODE="), string(st))
+			require.Contains(t, string(st), tc.want)
+		})
+	}
 }

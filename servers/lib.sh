@@ -50,7 +50,15 @@ hpcorch_stop() {
 }
 trap 'hpcorch_log "terminated: stopping"; hpcorch_status PHASE stopped; hpcorch_stop; exit 143' TERM
 trap 'hpcorch_status PHASE stopped; hpcorch_stop; exit 130' INT
-trap 'hpcorch_stop' EXIT
+trap 'hpcorch_exited $?' EXIT
+
+# hpcorch_exited RC: the script ends with RC. Record it, unless the
+# service's own status was, so that a job failing before its service starts
+# tells its exit code too; then stop the children.
+hpcorch_exited() {
+	case $HPCORCH_ST_KEYS in *" EXIT_CODE "*) ;; *) hpcorch_status EXIT_CODE "$1" ;; esac
+	hpcorch_stop
+}
 
 # hpcorch_cgroup prints the job's cgroup as cAdvisor names it: the memory
 # controller's path (cgroup v1) or the unified one (v2), cut at the step.

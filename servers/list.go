@@ -68,10 +68,13 @@ func (s *Servers) List(ctx context.Context, kind Kind) ([]Service, error) {
 	return out, nil
 }
 
-// CheckServiceStatus reports one service, of any kind and session, by ID
-// or job id: what the scheduler says now and what its status file says.
-// A finished service is reported with its final state while the scheduler
-// or the run folder still knows it. An unknown one is ErrNotFound.
+// CheckServiceStatus reports one service, of any kind, by ID or job id:
+// what the scheduler says now and what its status file says. A finished
+// service is reported with its final state while the scheduler or the run
+// folder still knows it. An unknown one is ErrNotFound. With
+// Options.Session set, a service of another session (or of none) is a
+// *SessionError, which wraps ErrNotFound; with it empty, every session's
+// services are found.
 func (s *Servers) CheckServiceStatus(ctx context.Context, idOrJobID string) (*Service, error) {
 	o, err := s.observe(ctx, idOrJobID)
 	if err != nil {
@@ -103,13 +106,15 @@ func (s *Servers) observe(ctx context.Context, idOrJobID string) (*observation, 
 }
 
 // StopService cancels a service by ID or job id. Stopping one that has
-// already ended is not an error; one nobody knows is ErrNotFound.
+// already ended, or is ending (COMPLETING), is not an error and cancels
+// nothing; one nobody knows is ErrNotFound, and one of another session, when
+// Options.Session is set, a *SessionError.
 func (s *Servers) StopService(ctx context.Context, idOrJobID string) error {
 	svc, _, err := s.lookup(ctx, idOrJobID)
 	if err != nil {
 		return err
 	}
-	if !svc.State.Active() {
+	if !svc.State.Active() || svc.State == slurm.StateCompleting {
 		return nil
 	}
 	if err := s.sched.Cancel(ctx, svc.JobID); err != nil {
@@ -120,8 +125,9 @@ func (s *Servers) StopService(ctx context.Context, idOrJobID string) error {
 }
 
 // StopAllServices cancels every service ListRunningServices reports, and
-// nothing else: monitors keep running. It returns the IDs it cancelled;
-// failures are joined in the error.
+// nothing else: monitors keep running, and jobs already ending
+// (COMPLETING) are left to end. It returns the IDs it cancelled; failures
+// are joined in the error.
 func (s *Servers) StopAllServices(ctx context.Context) ([]string, error) {
 	svcs, err := s.List(ctx, KindService)
 	if err != nil {
@@ -130,6 +136,9 @@ func (s *Servers) StopAllServices(ctx context.Context) ([]string, error) {
 	var stopped []string
 	var errs []error
 	for _, svc := range svcs {
+		if svc.State == slurm.StateCompleting {
+			continue
+		}
 		if err := s.sched.Cancel(ctx, svc.JobID); err != nil {
 			errs = append(errs, fmt.Errorf("servers: stop %s (job %s): %w", svc.ID, svc.JobID, err))
 			continue
@@ -169,8 +178,22 @@ func (s *Servers) ServiceEndpoint(ctx context.Context, id string) (string, error
 }
 
 // lookup finds the service an ID or job id names, and its job, without
-// its status file.
+// its status file. With Options.Session set, another session's service is
+// a *SessionError.
 func (s *Servers) lookup(ctx context.Context, idOrJobID string) (*Service, slurm.Job, error) {
+	svc, job, err := s.find(ctx, idOrJobID)
+	if err != nil {
+		return nil, slurm.Job{}, err
+	}
+	if s.opts.Session != "" && svc.Session != s.opts.Session {
+		return nil, slurm.Job{}, &SessionError{ID: svc.ID, JobID: svc.JobID,
+			Session: svc.Session, Want: s.opts.Session}
+	}
+	return svc, job, nil
+}
+
+// find finds the service an ID or job id names, of any session.
+func (s *Servers) find(ctx context.Context, idOrJobID string) (*Service, slurm.Job, error) {
 	root, err := s.root(ctx)
 	if err != nil {
 		return nil, slurm.Job{}, err

@@ -71,7 +71,10 @@ type Service struct {
 type Options struct {
 	// Session tags the jobs Start submits. When it is not empty, List,
 	// ListRunningServices and StopAllServices see only the jobs of this
-	// session; when it is empty they see every hpcorch job of the user.
+	// session, and the calls taking an ID or job id (CheckServiceStatus,
+	// StopService, WaitReady, ...) refuse another session's jobs with a
+	// *SessionError; when it is empty they see every hpcorch job of the
+	// user.
 	// It holds letters, digits, "-", "_" and ".".
 	Session string
 

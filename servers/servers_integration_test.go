@@ -291,6 +291,30 @@ service:
 	var re *ReadyError
 	require.ErrorAs(t, err, &re)
 	require.Contains(t, re.Log, "fatal: config file missing")
+	require.Equal(t, 4, re.ExitCode.Code, "squeue prints no exit code; sacct or status.env does")
+	require.Contains(t, err.Error(), "exit code 4:0")
+	t.Log(err)
+
+	// A job that fails before its service starts (its image is missing)
+	// tells its exit code too.
+	r, err = recipe.Decode(strings.NewReader(`
+service:
+  name: early-fail
+  container_image: /nonexistent/hpcorch-missing.sif
+  command: "true"
+  resources:
+    time: "00:05:00"
+    mem: 50M
+`), "early-fail.yaml")
+	require.NoError(t, err)
+	svc, err = s.StartService(ctx, r)
+	require.NoError(t, err)
+	_, err = s.WaitReady(ctx, svc.ID)
+	require.ErrorIs(t, err, ErrJobEnded)
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, "FAILED", re.State.String(), "%v", err)
+	require.NotZero(t, re.ExitCode.Code, "%v", err)
+	require.NotContains(t, err.Error(), "exit code 0:0")
 	t.Log(err)
 }
 

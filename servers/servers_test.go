@@ -177,12 +177,28 @@ func TestLocalLifecycle(t *testing.T) {
 	_, err = b.ReadRunFile(ctx, svc.ID, "nope.txt")
 	require.ErrorIs(t, err, fs.ErrNotExist)
 
-	// Another session's Servers does not list it, but finds it by ID.
+	// Another session's Servers neither lists it nor finds it, by ID or
+	// job id, and cannot stop it; one with no session finds it.
 	other := env.servers(Options{Session: "t2"})
 	list, err = other.ListRunningServices(ctx)
 	require.NoError(t, err)
 	require.Empty(t, list)
-	_, err = other.CheckServiceStatus(ctx, svc.ID)
+	for _, id := range []string{svc.ID, svc.JobID} {
+		_, err = other.CheckServiceStatus(ctx, id)
+		var se *SessionError
+		require.ErrorAs(t, err, &se, id)
+		require.ErrorIs(t, err, ErrNotFound)
+		require.Equal(t, "t1", se.Session)
+		require.Contains(t, err.Error(), svc.ID+" (job "+svc.JobID+
+			") belongs to session t1, not t2")
+		require.ErrorIs(t, other.StopService(ctx, id), ErrNotFound)
+		_, err = other.ServiceEndpoint(ctx, id)
+		require.ErrorIs(t, err, ErrNotFound)
+	}
+	still, err := a.CheckServiceStatus(ctx, svc.ID)
+	require.NoError(t, err)
+	require.Equal(t, slurm.StateRunning, still.State, "another session's stop is refused")
+	_, err = env.servers(Options{}).CheckServiceStatus(ctx, svc.JobID)
 	require.NoError(t, err)
 
 	require.NoError(t, b.StopService(ctx, svc.ID))

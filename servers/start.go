@@ -127,7 +127,15 @@ func (s *Servers) Start(ctx context.Context, r *recipe.Recipe, o StartOptions) (
 // fresh ID, without creating or submitting anything. With a RunRoot that
 // does not start with $HOME or ~, it runs no command at all.
 func (s *Servers) DryRun(ctx context.Context, r *recipe.Recipe) (string, error) {
-	p, err := s.plan(ctx, r, StartOptions{Kind: KindService})
+	return s.DryRunStart(ctx, r, StartOptions{Kind: KindService})
+}
+
+// DryRunStart returns the batch script Start would submit for r and o, with
+// a fresh ID, without creating or submitting anything: DryRun for any kind
+// of job, such as a monitor's.
+func (s *Servers) DryRunStart(ctx context.Context, r *recipe.Recipe, o StartOptions,
+) (string, error) {
+	p, err := s.plan(ctx, r, o)
 	if err != nil {
 		return "", err
 	}

@@ -261,17 +261,35 @@ func (s *Slurm) Status(ctx context.Context, ids []string) (map[string]Job, error
 		return nil, err
 	}
 	missing := assign(res, ids, jobs, nil)
-	if len(missing) == 0 {
+	// squeue prints no exit code: sacct has those of the jobs squeue
+	// reports ended (FAILED, NonZeroExitCode...), asked in the same round.
+	var ended []string
+	for _, id := range ids {
+		if j, ok := res[id]; ok && j.State.Terminal() {
+			ended = append(ended, id)
+		}
+	}
+	if len(missing) == 0 && len(ended) == 0 {
 		return res, nil
 	}
 
-	jobs, raw, err := s.sacct(ctx, missing)
+	jobs, raw, err := s.sacct(ctx, append(append([]string(nil), missing...), ended...))
 	switch {
 	case errors.Is(err, ErrAccountingUnavailable) && !IsTransient(err):
 		// Accounting is disabled: nothing more can be known.
+	case err != nil && len(missing) == 0:
+		// Only exit codes were asked for: squeue's answer stands.
+		return res, nil
 	case err != nil:
 		return res, err
 	default:
+		codes := map[string]Job{}
+		assign(codes, ended, jobs, raw)
+		for id, c := range codes {
+			j := res[id]
+			j.ExitCode = c.ExitCode
+			res[id] = j
+		}
 		missing = assign(res, missing, jobs, raw)
 	}
 	for _, id := range missing {

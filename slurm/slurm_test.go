@@ -252,6 +252,42 @@ func TestStatusOneSqueuePlusSacct(t *testing.T) {
 	require.Equal(t, 1, fx.count("sacct"))
 }
 
+// TestStatusExitCodeOfEndedJob: squeue still lists a job that just failed
+// but prints no exit code; sacct, in the same round, supplies it.
+func TestStatusExitCodeOfEndedJob(t *testing.T) {
+	fx := &fakeExec{handle: func(cmd, stdin string) (string, string, error) {
+		switch {
+		case strings.HasPrefix(cmd, "squeue"):
+			return squeueRow("1", "RUNNING") + squeueRow("2", "FAILED"), "", nil
+		case strings.HasPrefix(cmd, "sacct"):
+			require.Contains(t, cmd, "-X -P -n -j 3,2 ")
+			return "2|2|job2|FAILED|1:0|node1|00:00:01|10:00|" +
+				"2026-12-03T18:16:13|debug||c\n", "", nil
+		}
+		return "", "", errors.New("unexpected")
+	}}
+	res, err := New(fx, fastOpts()).Status(context.Background(), []string{"1", "2", "3"})
+	require.NoError(t, err)
+	require.Equal(t, StateFailed, res["2"].State)
+	require.Equal(t, ExitCode{Code: 1}, res["2"].ExitCode)
+	require.Equal(t, "job2", res["2"].Name, "squeue's fields kept")
+	require.False(t, res["3"].Found)
+	require.Equal(t, 1, fx.count("sacct"))
+
+	// Accounting down: squeue's answer stands, without an error, when only
+	// exit codes were asked for.
+	fx.handle = func(cmd, stdin string) (string, string, error) {
+		if strings.HasPrefix(cmd, "squeue") {
+			return squeueRow("2", "FAILED"), "", nil
+		}
+		e := "sacct: error: Problem talking to the database: Connection refused\n"
+		return "", e, exitErr(1, e)
+	}
+	res, err = New(fx, fastOpts()).Status(context.Background(), []string{"2"})
+	require.NoError(t, err)
+	require.Equal(t, StateFailed, res["2"].State)
+}
+
 func TestStatusSingleUnknownID(t *testing.T) {
 	// BC-07: squeue -j <one gone id> exits 1; sacct then tells the end.
 	fx := &fakeExec{handle: func(cmd, stdin string) (string, string, error) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -33,6 +34,8 @@ type Client struct {
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+
+	warmUps atomic.Int64 // connections whose warm-up command started
 }
 
 var _ Executor = (*Client)(nil)
@@ -347,7 +350,50 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 		}
 		return nil, err
 	}
+	c.warmUp(ctx, client)
 	return &conn{client: client, hops: hops, dead: make(chan struct{})}, nil
+}
+
+// warmUp starts the command `true` on a new connection and waits until the
+// server has accepted it, or ctx ends.
+//
+// OpenSSH's sshd turns on TCP_NODELAY for a connection only when it starts
+// a session's command or shell. Until then, on a connection used only to
+// forward (DialContext, a tunnel), answers written in small pieces wait for
+// Nagle's algorithm and the client's delayed ACK: about 40 ms each, every
+// time (see bench/NOTES.md). One trivial command costs about two round
+// trips at connect and makes every later forwarded answer prompt. A server
+// that refuses sessions, or a forced command that hangs, only costs that
+// wait: a warm-up failure is logged at debug and never fails the dial.
+func (c *Client) warmUp(ctx context.Context, client *ssh.Client) {
+	started := make(chan error, 1)
+	ok := c.spawn(func() {
+		s, err := client.NewSession()
+		if err != nil {
+			started <- err
+			return
+		}
+		defer s.Close()
+		err = s.Start("true")
+		started <- err
+		if err == nil {
+			_ = s.Wait() // ends with the command, or with the connection
+		}
+	})
+	if !ok {
+		return
+	}
+
+	select {
+	case err := <-started:
+		if err != nil {
+			c.log.Debug("sshx: warm-up command failed", "err", err)
+			return
+		}
+		c.warmUps.Add(1)
+	case <-ctx.Done():
+		c.log.Debug("sshx: warm-up command unanswered", "err", ctx.Err())
+	}
 }
 
 // dialHop connects to p's server, through its jump hops if any, appending

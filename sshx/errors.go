@@ -3,6 +3,7 @@ package sshx
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -80,15 +81,15 @@ type HostKeyError struct {
 func (e *HostKeyError) Error() string {
 	offered := keyString(e.Key)
 	if len(e.Known) == 0 {
-		where := "no known_hosts file exists"
-		hint := "add it to ~/.ssh/known_hosts"
+		where, file := "no known_hosts file exists", "~/.ssh/known_hosts"
 		if len(e.Files) > 0 {
-			where = "not found in " + strings.Join(e.Files, ", ")
-			hint = "add it to " + e.Files[0]
+			where, file = "not found in "+strings.Join(e.Files, ", "), Quote(e.Files[0])
 		}
 		return fmt.Sprintf("sshx: host key for %s is unknown (server offered %s; %s); "+
-			"check the fingerprint with the cluster's admins and %s, or use HostKeyAcceptNew",
-			e.Host, offered, where, hint)
+			"check the fingerprint with the cluster's admins, then add the key with "+
+			"`%s >> %s`; or, to trust a host seen for the first time, set "+
+			"host_key_policy: accept-new in the hpc section of hpcorch's config",
+			e.Host, offered, where, keyscanCommand(e.Host), file)
 	}
 
 	known := make([]string, len(e.Known))
@@ -179,6 +180,19 @@ func (e *AuthError) Unwrap() []error {
 		errs = append(errs, e.Err)
 	}
 	return append(errs, e.Skipped...)
+}
+
+// keyscanCommand is the ssh-keyscan command line that fetches the host
+// keys of addr ("host:port").
+func keyscanCommand(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "ssh-keyscan " + Quote(addr)
+	}
+	if port == "22" || port == "" {
+		return "ssh-keyscan " + Quote(host)
+	}
+	return "ssh-keyscan -p " + Quote(port) + " " + Quote(host)
 }
 
 // keyString formats a public key as "type SHA256:fingerprint".

@@ -86,7 +86,14 @@ func TestHostKeyErrorText(t *testing.T) {
 	key := newSigner(t, "ed25519").PublicKey()
 	unknown := &HostKeyError{Host: "login:22", Key: key, Files: []string{"/kh"}}
 	require.ErrorIs(t, unknown, ErrHostUnknown)
-	require.Contains(t, unknown.Error(), "add it to /kh")
+	require.Contains(t, unknown.Error(), "`ssh-keyscan login >> /kh`")
+	require.Contains(t, unknown.Error(), "host_key_policy: accept-new")
+	require.NotContains(t, unknown.Error(), "HostKeyAcceptNew")
+
+	port := &HostKeyError{Host: "127.0.0.1:2222", Key: key, Files: []string{"/k h"}}
+	require.Contains(t, port.Error(), "`ssh-keyscan -p 2222 127.0.0.1 >> '/k h'`")
+	none := &HostKeyError{Host: "[::1]:2200", Key: key}
+	require.Contains(t, none.Error(), "`ssh-keyscan -p 2200 ::1 >> ~/.ssh/known_hosts`")
 
 	changed := &HostKeyError{Host: "login:22", Key: key, Files: []string{"/kh"},
 		Known: []knownhosts.KnownKey{{Key: key, Filename: "/kh", Line: 7}}}

@@ -58,6 +58,7 @@ type serverOptions struct {
 	kbdCode      string          // one-time code for keyboard-interactive, if set
 	maxSessions  int             // per connection; 0 is unlimited
 	noForwarding bool            // refuse direct-tcpip
+	noSessions   bool            // refuse sessions, like a forwarding-only account
 	addr         string          // listen address; default 127.0.0.1:0
 }
 
@@ -237,6 +238,11 @@ func (s *testServer) event(e string) {
 // session serves one session channel, enforcing maxSessions the way sshd
 // does: a session counts until its channel is fully closed.
 func (s *testServer) session(sc *serverConn, nch ssh.NewChannel) {
+	if s.opts.noSessions {
+		s.event("session refused")
+		nch.Reject(ssh.Prohibited, "sessions disabled")
+		return
+	}
 	if max := s.opts.maxSessions; max > 0 {
 		sc.mu.Lock()
 		if sc.sessions >= max {
