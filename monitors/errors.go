@@ -190,8 +190,11 @@ type TargetHealth struct {
 	// Job is the target's job label.
 	Job string `json:"job"`
 
-	// Instance is the target's instance label, host:port.
+	// Instance is the target's instance label: the node's name for a
+	// service's target, else host:port.
 	Instance string `json:"instance"`
+	// Address is the target's address label, host:port, or "".
+	Address string `json:"address,omitempty"`
 
 	// ScrapeURL is the URL Prometheus scrapes.
 	ScrapeURL string `json:"scrape_url"`

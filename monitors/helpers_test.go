@@ -233,6 +233,7 @@ type fakeBackend struct {
 	mu      sync.Mutex
 	svcs    map[string]*servers.Service
 	started []servers.StartOptions
+	dryRuns []servers.StartOptions
 	recipes []*recipe.Recipe
 	stopped []string
 	logs    string
@@ -284,6 +285,16 @@ func (f *fakeBackend) Start(ctx context.Context, r *recipe.Recipe,
 	}
 	cp := *svc
 	return &cp, nil
+}
+
+// DryRunStart renders a script naming the command, as the real one does,
+// and records the options.
+func (f *fakeBackend) DryRunStart(ctx context.Context, r *recipe.Recipe,
+	o servers.StartOptions) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dryRuns = append(f.dryRuns, o)
+	return "#!/bin/bash\n# " + o.IDPrefix + " " + strings.Join(o.Command[6:], " ") + "\n", nil
 }
 
 func (f *fakeBackend) List(ctx context.Context, kind servers.Kind) ([]servers.Service, error) {

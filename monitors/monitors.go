@@ -38,6 +38,7 @@ const DefaultPort = 9090
 // backend is the part of *servers.Servers that Monitors uses.
 type backend interface {
 	Start(ctx context.Context, r *recipe.Recipe, o servers.StartOptions) (*servers.Service, error)
+	DryRunStart(ctx context.Context, r *recipe.Recipe, o servers.StartOptions) (string, error)
 	List(ctx context.Context, kind servers.Kind) ([]servers.Service, error)
 	CheckServiceStatus(ctx context.Context, idOrJobID string) (*servers.Service, error)
 	StopService(ctx context.Context, idOrJobID string) error

@@ -201,6 +201,20 @@ func TestClusterMonitor(t *testing.T) {
 		require.Equal(t, model.LabelValue(svc.JobID), v[0].Metric["job_id"])
 		require.Equal(t, model.LabelValue(svc.Node), v[0].Metric["node"])
 		require.Equal(t, model.LabelValue(svc.CgroupID), v[0].Metric["hpcorch_cgroup"])
+		require.Equal(t, model.LabelValue(svc.Node), v[0].Metric["instance"],
+			"instance is the node's name")
+		require.Equal(t, model.LabelValue(fmt.Sprintf("%s:%d", svc.Node, svc.CAdvisorPort)),
+			v[0].Metric["address"])
+	}
+
+	// The reference's filter on the node's host name.
+	for _, svc := range []*servers.Service{a, b} {
+		q := fmt.Sprintf(`container_memory_usage_bytes{instance=%q}`, svc.Node)
+		v := vectorFor(ctx, t, mons, mon.ID, q)
+		require.NotEmpty(t, v, q)
+		for _, s := range v {
+			require.Equal(t, model.LabelValue(svc.ID), s.Metric["hpcorch_service"], q)
+		}
 	}
 
 	// The reference's queries, each with data for both services: memory,

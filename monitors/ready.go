@@ -198,6 +198,7 @@ func targetHealth(t v1.ActiveTarget) TargetHealth {
 	h := TargetHealth{
 		Job:       string(t.Labels[model.JobLabel]),
 		Instance:  string(t.Labels[model.InstanceLabel]),
+		Address:   string(t.Labels[LabelAddress]),
 		ScrapeURL: t.ScrapeURL,
 		Service:   string(t.Labels[LabelService]),
 		Health:    string(t.Health),

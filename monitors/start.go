@@ -56,24 +56,14 @@ func (m *Monitors) StartMonitor(ctx context.Context, r *recipe.Recipe) (*Monitor
 	if err != nil {
 		return nil, err
 	}
-	if err := m.resolveTargets(ctx, rec, r.Service.MonitoringTargets); err != nil {
+	if _, err := m.resolveTargets(ctx, rec, r.Service.MonitoringTargets, false); err != nil {
 		return nil, err
 	}
-	files, err := runFiles(rec)
+	mr, opts, err := startPlan(r, rec)
 	if err != nil {
 		return nil, err
 	}
-
-	mr := *r
-	if len(mr.Service.Ports) == 0 {
-		mr.Service.Ports = []recipe.Port{DefaultPort}
-	}
-	svc, err := m.b.Start(ctx, &mr, servers.StartOptions{
-		Kind:     servers.KindMonitor,
-		IDPrefix: IDPrefix,
-		Files:    files,
-		Command:  command(&mr.Service, rec.Retention),
-	})
+	svc, err := m.b.Start(ctx, mr, opts)
 	if err != nil {
 		return nil, fmt.Errorf("monitors: start: %w", err)
 	}
@@ -104,13 +94,40 @@ func newRecord(s *recipe.Service) (*record, error) {
 	}, nil
 }
 
+// startPlan returns the recipe and options a monitor of rec starts with:
+// its run files and Prometheus' command line.
+func startPlan(r *recipe.Recipe, rec *record) (*recipe.Recipe, servers.StartOptions, error) {
+	files, err := runFiles(rec)
+	if err != nil {
+		return nil, servers.StartOptions{}, err
+	}
+	mr := *r
+	if len(mr.Service.Ports) == 0 {
+		mr.Service.Ports = []recipe.Port{DefaultPort}
+	}
+	return &mr, servers.StartOptions{
+		Kind:     servers.KindMonitor,
+		IDPrefix: IDPrefix,
+		Files:    files,
+		Command:  command(&mr.Service, rec.Retention),
+	}, nil
+}
+
 // resolveTargets resolves the recipe's targets and groups them into jobs
-// by job name, in the recipe's order.
-func (m *Monitors) resolveTargets(ctx context.Context, rec *record, ts []recipe.Target) error {
+// by job name, in the recipe's order. With dryRun, a target service that
+// is known but not running yet is kept, under its ID as host, and noted.
+func (m *Monitors) resolveTargets(ctx context.Context, rec *record, ts []recipe.Target,
+	dryRun bool) (notes []string, err error) {
 	for _, t := range ts {
 		st, err := m.resolve(ctx, t)
+		if dryRun && errors.Is(err, servers.ErrNotRunning) {
+			st.Host, st.ServiceID = t.ServiceID, t.ServiceID
+			notes = append(notes, fmt.Sprintf("target service %s is not running yet: "+
+				"shown with its ID as host; StartMonitor needs it running", t.ServiceID))
+			err = nil
+		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		j := rec.job(st.Job)
 		if j == nil {
@@ -120,7 +137,7 @@ func (m *Monitors) resolveTargets(ctx context.Context, rec *record, ts []recipe.
 		}
 		j.Targets = append(j.Targets, st)
 	}
-	return nil
+	return notes, nil
 }
 
 // resolve turns a recipe target into an address: a service's node and

@@ -280,3 +280,42 @@ func TestMonitorStatusStopListEndpoint(t *testing.T) {
 
 	assert.Equal(t, []string{"prometheus"}, m.ListAvailableMonitors(ctx))
 }
+
+// TestDryRun renders a monitor without starting it: the script, the
+// Prometheus config and the targets files, resolved like StartMonitor's.
+func TestDryRun(t *testing.T) {
+	b := newFakeBackend(t)
+	twoServices(b)
+	m := newTestMonitors(t, b)
+
+	out, err := m.DryRun(ctxT(t), monitorRecipe(t, twoTargets))
+	require.NoError(t, err)
+	require.Empty(t, b.started, "nothing submitted")
+	require.Len(t, b.dryRuns, 1)
+	assert.Contains(t, out.Script, "prometheus --config.file=${HPCORCH_RUN_DIR}/prometheus.yml")
+	assert.Contains(t, out.Files[configFile], "job_name: redis-cadvisor")
+	assert.Contains(t, out.Files[configFile], "target_label: instance")
+	assert.Contains(t, out.Files["targets-job-redis-cadvisor.json"], `"node1:8089"`)
+	assert.Contains(t, out.Files["targets-job-ollama-cadvisor.json"], `"node2:8080"`)
+	assert.Contains(t, out.Files["targets-job-specific-node.json"], `"node3:9100"`)
+	assert.NotContains(t, out.Files, passwordFile, "no secret in a dry run")
+	assert.NotContains(t, out.Files, webConfigFile)
+	assert.Empty(t, out.Notes)
+
+	// A pending service is shown, and noted; an unknown one is an error.
+	b.set("ollama_5e6f7a8b", func(s *servers.Service) {
+		s.State, s.Node, s.Nodes = slurm.StatePending, "", nil
+	})
+	out, err = m.DryRun(ctxT(t), monitorRecipe(t, twoTargets))
+	require.NoError(t, err)
+	require.Len(t, out.Notes, 1)
+	assert.Contains(t, out.Notes[0], "ollama_5e6f7a8b is not running yet")
+
+	unknown := strings.Replace(twoTargets, "redis_1a2b3c4d", "redis_ffffffff", 1)
+	_, err = m.DryRun(ctxT(t), monitorRecipe(t, unknown))
+	require.ErrorIs(t, err, servers.ErrNotFound)
+	require.ErrorContains(t, err, "redis_ffffffff")
+
+	_, err = m.DryRun(ctxT(t), monitorRecipe(t, "service:\n  name: web\n  command: x\n"))
+	require.ErrorContains(t, err, "not a monitor")
+}
