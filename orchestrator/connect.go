@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hpcorch/hpcorch/recipe"
+	"github.com/hpcorch/hpcorch/servers"
 	"github.com/hpcorch/hpcorch/slurm"
 	"github.com/hpcorch/hpcorch/sshx"
 )
@@ -88,6 +89,7 @@ func OpenConfig(ctx context.Context, cfg *recipe.Config, base Config) (*Orchestr
 	}
 	base.Executor, base.Cluster = exec, cfg
 	base.Scheduler = openScheduler(cfg, exec, base)
+	base.CAdvisor = CAdvisorSource(cfg.CAdvisor, base.CAdvisor)
 
 	o, err := New(ctx, base)
 	if err != nil {
@@ -98,6 +100,20 @@ func OpenConfig(ctx context.Context, cfg *recipe.Config, base Config) (*Orchestr
 	}
 	o.ownExec = closeExec
 	return o, nil
+}
+
+// CAdvisorSource turns the cadvisor section of a cluster config into a
+// servers.CAdvisorSource. Fields set in over (as from a command line) win
+// over the config's.
+func CAdvisorSource(c recipe.CAdvisor, over servers.CAdvisorSource) servers.CAdvisorSource {
+	src := over
+	if src.LocalPath == "" {
+		src.LocalPath = c.LocalPath
+	}
+	if src.URL == "" && src.SHA256 == "" {
+		src.URL, src.SHA256 = c.URL, c.SHA256
+	}
+	return src
 }
 
 // openExecutor returns the Executor cfg names and a function closing it
@@ -136,8 +152,9 @@ func openScheduler(cfg *recipe.Config, exec sshx.Executor, base Config) slurm.Sc
 // SSHConfig turns the hpc section of a cluster config into an sshx.Config.
 // With SSHConfigHost, the alias is resolved from ~/.ssh/config first and the
 // fields set in hpc override what it says. Host keys are always checked,
-// against hpc.known_hosts when given: strictly, unless the ssh_config alias
-// says StrictHostKeyChecking accept-new (changed keys still fail).
+// against hpc.known_hosts when given: strictly, unless hpc.host_key_policy
+// is accept-new, or is empty and the ssh_config alias says
+// StrictHostKeyChecking accept-new (changed keys still fail).
 func SSHConfig(h recipe.HPC) (sshx.Config, error) {
 	var sc sshx.Config
 	if h.SSHConfigHost != "" {
@@ -167,6 +184,17 @@ func SSHConfig(h recipe.HPC) (sshx.Config, error) {
 	}
 	if h.Password != "" {
 		sc.Password = string(h.Password)
+	}
+	switch h.HostKeyPolicy {
+	case recipe.HostKeyStrict:
+		sc.HostKeyPolicy = sshx.HostKeyStrict
+	case recipe.HostKeyAcceptNew:
+		sc.HostKeyPolicy = sshx.HostKeyAcceptNew
+	case "":
+		// What the ssh config alias says, else strict.
+	default:
+		return sshx.Config{}, fmt.Errorf("orchestrator: hpc.host_key_policy %q is neither "+
+			"%s nor %s", h.HostKeyPolicy, recipe.HostKeyStrict, recipe.HostKeyAcceptNew)
 	}
 	if sc.Host == "" {
 		return sshx.Config{}, fmt.Errorf("orchestrator: the config names no login " +

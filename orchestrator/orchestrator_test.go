@@ -153,6 +153,40 @@ func TestSSHConfigFromAlias(t *testing.T) {
 	require.Equal(t, sshx.HostKeyStrict, sc.HostKeyPolicy)
 }
 
+func TestSSHConfigHostKeyPolicy(t *testing.T) {
+	sc, err := SSHConfig(recipe.HPC{Hostname: "h", HostKeyPolicy: "accept-new",
+		ProxyJump: "bastion"})
+	require.NoError(t, err)
+	require.Equal(t, sshx.HostKeyAcceptNew, sc.HostKeyPolicy)
+	require.Equal(t, sshx.HostKeyAcceptNew, sc.ProxyJump.HostKeyPolicy)
+
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(
+		"Host cluster\n  HostName login\n  StrictHostKeyChecking accept-new\n"), 0o600))
+	sc, err = SSHConfig(recipe.HPC{SSHConfigHost: "cluster"})
+	require.NoError(t, err)
+	require.Equal(t, sshx.HostKeyAcceptNew, sc.HostKeyPolicy, "the alias says accept-new")
+	sc, err = SSHConfig(recipe.HPC{SSHConfigHost: "cluster", HostKeyPolicy: "strict"})
+	require.NoError(t, err)
+	require.Equal(t, sshx.HostKeyStrict, sc.HostKeyPolicy, "the config wins")
+
+	_, err = SSHConfig(recipe.HPC{Hostname: "h", HostKeyPolicy: "insecure-ignore"})
+	require.ErrorContains(t, err, "neither strict nor accept-new")
+}
+
+func TestCAdvisorSource(t *testing.T) {
+	cfg := recipe.CAdvisor{LocalPath: "/bin/cadvisor", URL: "https://x/c", SHA256: "ab"}
+	require.Equal(t, servers.CAdvisorSource{LocalPath: "/bin/cadvisor", URL: "https://x/c",
+		SHA256: "ab"}, CAdvisorSource(cfg, servers.CAdvisorSource{}))
+	require.Equal(t, servers.CAdvisorSource{LocalPath: "/flag", URL: "https://x/c",
+		SHA256: "ab", Path: "/p"},
+		CAdvisorSource(cfg, servers.CAdvisorSource{LocalPath: "/flag", Path: "/p"}))
+	require.Equal(t, servers.CAdvisorSource{}, CAdvisorSource(recipe.CAdvisor{},
+		servers.CAdvisorSource{}))
+}
+
 func TestSSHConfigErrors(t *testing.T) {
 	_, err := SSHConfig(recipe.HPC{})
 	require.ErrorContains(t, err, "names no login node")
@@ -210,7 +244,10 @@ func TestLoadRecipe(t *testing.T) {
 	}
 
 	_, err := LoadRecipe("no_such_recipe")
-	require.ErrorContains(t, err, "no catalog recipe of that name")
+	require.ErrorContains(t, err, "no catalog recipe of that name (see")
+	_, err = LoadRecipe("redis_with_cadvsior")
+	require.ErrorContains(t, err, `no catalog recipe of that name; did you mean `+
+		`"redis_with_cadvisor"? (see hpcorch --list-recipes)`)
 	_, err = LoadRecipe(filepath.Join(dir, "missing.yaml"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	_, err = LoadRecipe("")
@@ -536,4 +573,23 @@ func get(t *testing.T, url string) string {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	return string(b)
+}
+
+// TestOpenConfigCAdvisor: the config's cadvisor section reaches Servers,
+// so that a recipe enabling cAdvisor uploads local_path without an install
+// step; a source given in code wins.
+func TestOpenConfigCAdvisor(t *testing.T) {
+	cfg, err := recipe.DecodeConfig(strings.NewReader("executor: local\nstate_dir: "+
+		t.TempDir()+"\ncadvisor:\n  local_path: /opt/bin/cadvisor\n"), "config.yaml")
+	require.NoError(t, err)
+	o, err := OpenConfig(context.Background(), cfg, Config{})
+	require.NoError(t, err)
+	defer o.Close()
+	require.Equal(t, "/opt/bin/cadvisor", o.cfg.CAdvisor.LocalPath)
+
+	o2, err := OpenConfig(context.Background(), cfg,
+		Config{CAdvisor: servers.CAdvisorSource{LocalPath: "/flag"}})
+	require.NoError(t, err)
+	defer o2.Close()
+	require.Equal(t, "/flag", o2.cfg.CAdvisor.LocalPath)
 }

@@ -41,8 +41,12 @@ func LoadRecipe(path string) (*recipe.Recipe, error) {
 
 	r, err := recipes.Load(name)
 	if errors.Is(err, fs.ErrNotExist) {
+		hint := ""
+		if m := recipe.Suggest(strings.TrimSuffix(name, ".yaml"), recipes.List()); m != "" {
+			hint = fmt.Sprintf("; did you mean %q?", m)
+		}
 		return nil, fmt.Errorf("orchestrator: recipe %q: no such file, and no catalog "+
-			"recipe of that name (see hpcorch --list-recipes)", path)
+			"recipe of that name%s (see hpcorch --list-recipes)", path, hint)
 	}
 	return r, err
 }

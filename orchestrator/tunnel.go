@@ -23,6 +23,26 @@ import (
 // The tunnel lives until it is closed, or until Close closes o.
 func (o *Orchestrator) OpenTunnel(ctx context.Context, id string, localPort, remotePort int) (
 	*tunnel.Tunnel, error) {
+	t, err := o.StartTunnel(ctx, id, localPort, remotePort, tunnel.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := t.WaitReady(ctx); err != nil {
+		o.untrack(t)
+		_ = t.Close()
+		return nil, fmt.Errorf("orchestrator: tunnel to %s (%s): %w", id, t.Remote(), err)
+	}
+	return t, nil
+}
+
+// StartTunnel is OpenTunnel without the wait: it returns as soon as the
+// local port listens, while the tunnel's first dial of the service's port
+// goes on. opts.Events (see tunnel.Event) then tells whether the port
+// answers, and opts.RedialTimeout how long a connection waits for a port
+// that does not; opts.LocalAddr is set from localPort, and opts.Logger
+// defaults to o's.
+func (o *Orchestrator) StartTunnel(ctx context.Context, id string, localPort, remotePort int,
+	opts tunnel.Options) (*tunnel.Tunnel, error) {
 	if err := o.checkOpen(); err != nil {
 		return nil, err
 	}
@@ -35,16 +55,14 @@ func (o *Orchestrator) OpenTunnel(ctx context.Context, id string, localPort, rem
 		return nil, err
 	}
 
-	local := net.JoinHostPort("127.0.0.1", strconv.Itoa(localPort))
-	t, err := tunnel.Open(ctx, o.exec, remote, tunnel.Options{LocalAddr: local, Logger: o.log})
+	opts.LocalAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(localPort))
+	if opts.Logger == nil {
+		opts.Logger = o.log
+	}
+	t, err := tunnel.Open(ctx, o.exec, remote, opts)
 	if err != nil {
 		return nil, fmt.Errorf("orchestrator: tunnel to %s (%s): %w", svc.ID, remote, err)
 	}
-	if err := t.WaitReady(ctx); err != nil {
-		_ = t.Close()
-		return nil, fmt.Errorf("orchestrator: tunnel to %s (%s): %w", svc.ID, remote, err)
-	}
-
 	if err := o.track(t); err != nil {
 		_ = t.Close()
 		return nil, err
@@ -82,6 +100,13 @@ func (o *Orchestrator) track(t *tunnel.Tunnel) error {
 	}
 	o.tunnels[t] = struct{}{}
 	return nil
+}
+
+// untrack forgets t.
+func (o *Orchestrator) untrack(t *tunnel.Tunnel) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.tunnels, t)
 }
 
 // SSHCommand returns the OpenSSH command line that forwards the same local

@@ -105,13 +105,17 @@ hpc:
   username: ${E[HPCORCH_SSH_USER]}
   key_filename: ${E[HPCORCH_SSH_KEY]}
   known_hosts: ${E[HPCORCH_KNOWN_HOSTS]}
+cadvisor:
+  local_path: ${E[HPCORCH_CADVISOR_BIN]}
 metrics_dir: $WORK/metrics
 EOF
 run cat config.yaml
 hpc --status
 
 step "cAdvisor, once per cluster (the nodes cannot download it, so it is uploaded)"
-hpc --install-cadvisor "${E[HPCORCH_CADVISOR_BIN]}"
+echo "(cadvisor.local_path in config.yaml: the first recipe with cAdvisor uploads it;"
+echo " --install-cadvisor does it now)"
+hpc --install-cadvisor
 
 # ------------------------------------------------------------------ services
 

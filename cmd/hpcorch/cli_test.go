@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -227,8 +228,19 @@ func TestDryRun(t *testing.T) {
 	require.Contains(t, r.stdout, "busybox")
 
 	r = l.run(t, "--recipe", "mini_prometheus", "--dry-run")
-	require.Equal(t, exitFail, r.code)
-	require.Contains(t, r.stderr, "--dry-run shows service scripts only")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.True(t, strings.HasPrefix(r.stdout, "#!/bin/bash\n"), r.stdout)
+	require.Contains(t, r.stdout, "#SBATCH --job-name=prometheus_")
+	require.Contains(t, r.stdout, "\n# ---- prometheus.yml ----\n")
+	require.NotContains(t, r.stdout, "password:", "no secret")
+
+	mon := filepath.Join(l.dir, "mon.yaml")
+	require.NoError(t, os.WriteFile(mon, []byte("service:\n  name: prometheus\n"+
+		"  monitoring_targets:\n    - service_id: web_12345678\n"), 0o644))
+	r = l.run(t, "--recipe", mon, "--dry-run")
+	require.Equal(t, exitFail, r.code, r.stdout)
+	require.Contains(t, r.stderr, "web_12345678")
+	require.Contains(t, r.stderr, "not found")
 
 	st := l.run(t, "--status", "--json")
 	require.Contains(t, st.stdout, `"services": []`, "a dry run submits nothing")
@@ -290,6 +302,14 @@ func TestLocalFlow(t *testing.T) {
 	r = l.run(t, "--stop-service", id)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Equal(t, "Service stopped: "+id+"\n", r.stdout)
+
+	r = l.run(t, "--stop-service", id)
+	require.Equal(t, exitOK, r.code, "stopping an ended service is not an error: %s", r.stderr)
+	require.Equal(t, "Service "+id+" already ended (CANCELLED)\n", r.stdout)
+	r = l.run(t, "--stop-service", id, "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, `"stopped": []`)
+	require.Contains(t, r.stdout, `"already_ended": [`)
 
 	r = l.run(t, "--stop-all-services")
 	require.Equal(t, exitOK, r.code, r.stderr)
@@ -373,6 +393,57 @@ func tunnelThrough(t *testing.T, l *localCLI, id string) {
 	require.Equal(t, "Tunnel closed.\n", errb.String())
 }
 
+// TestTunnelRemoteNotListening: with nothing listening at the remote port,
+// --create-tunnel still prints its box at once, says the port does not
+// answer, and closes each connection it could not forward with a line.
+func TestTunnelRemoteNotListening(t *testing.T) {
+	l := newLocalCLI(t)
+	r := l.run(t, "--recipe", l.recipe(t, "web"), "--wait")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	id := strings.Fields(r.stdout)[2]
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	require.NoError(t, ln.Close())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--config", l.config, "--create-tunnel", id, "0", dead},
+			&out, &errb)
+	}()
+
+	urlRE := regexp.MustCompile(`Then access the service at: http://localhost:(\d+)\n`)
+	var port string
+	require.Eventually(t, func() bool {
+		if m := urlRE.FindStringSubmatch(out.String()); m != nil {
+			port = m[1]
+			return true
+		}
+		return false
+	}, 20*time.Second, 20*time.Millisecond, "no tunnel box; stderr: %s", errb.String())
+	require.Eventually(t, func() bool {
+		return strings.Contains(errb.String(), ":"+dead+" does not answer yet")
+	}, 20*time.Second, 20*time.Millisecond, "stderr: %s", errb.String())
+
+	c, err := net.Dial("tcp", "127.0.0.1:"+port)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.ReadAll(c)
+	_ = err // closed or reset: either way the connection ends
+	require.Eventually(t, func() bool {
+		return strings.Contains(errb.String(), "hpcorch: connection 1 to ") &&
+			strings.Contains(errb.String(), "nothing listens at")
+	}, 20*time.Second, 20*time.Millisecond, "stderr: %s", errb.String())
+
+	cancel()
+	require.Equal(t, exitOK, <-done)
+	require.True(t, strings.HasSuffix(errb.String(), "Tunnel closed.\n"), errb.String())
+}
+
 func TestWaitFailureIsOneLine(t *testing.T) {
 	l := newLocalCLI(t)
 	path := l.recipe(t, "dies")
@@ -448,6 +519,27 @@ func TestSessionFromEnvironment(t *testing.T) {
 	l := newLocalCLI(t)
 	r := l.run(t, "--recipe", l.recipe(t, "outside"))
 	require.Equal(t, exitOK, r.code, r.stderr)
+	outside := strings.TrimPrefix(strings.TrimSpace(r.stdout), "Service started: ")
+	r = l.run(t, "--status", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var all struct {
+		Services []job `json:"services"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &all))
+	require.Len(t, all.Services, 1)
+	outsideJob := all.Services[0].JobID
+
+	// Another session may neither stop nor see it, by ID or job id.
+	for _, id := range []string{outside, outsideJob} {
+		r = l.run(t, "--session", "S", "--stop-service", id)
+		require.Equal(t, exitFail, r.code, r.stdout)
+		require.Contains(t, r.stderr, outside+" (job "+outsideJob+
+			") belongs to no session, not S")
+		r = l.run(t, "--session", "S", "--service-endpoint", id)
+		require.Equal(t, exitFail, r.code, r.stdout)
+	}
+	r = l.run(t, "--status", "--json")
+	require.Contains(t, r.stdout, `"state": "RUNNING"`, "still running")
 
 	t.Setenv(SessionEnv, "mine")
 	r = l.run(t, "--recipe", l.recipe(t, "inside"))

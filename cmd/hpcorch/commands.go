@@ -201,8 +201,7 @@ func (c *cli) startRecipe(ctx context.Context, path string) error {
 
 func (c *cli) dryRun(ctx context.Context, r *recipe.Recipe) error {
 	if r.Service.IsMonitor() {
-		return fmt.Errorf("--dry-run shows service scripts only: a monitor's script " +
-			"depends on its targets, resolved when it starts")
+		return c.dryRunMonitor(ctx, r)
 	}
 	script, err := c.o.Servers.DryRun(ctx, r)
 	if err != nil {
@@ -214,6 +213,33 @@ func (c *cli) dryRun(ctx context.Context, r *recipe.Recipe) error {
 	fmt.Fprint(c.stdout, script)
 	if !strings.HasSuffix(script, "\n") {
 		fmt.Fprintln(c.stdout)
+	}
+	return nil
+}
+
+// dryRunMonitor prints a monitor's batch script, then each file it would
+// write (prometheus.yml, the targets files), then what it could not
+// resolve.
+func (c *cli) dryRunMonitor(ctx context.Context, r *recipe.Recipe) error {
+	out, err := c.o.Monitors.DryRun(ctx, r)
+	if err != nil {
+		return err
+	}
+	if c.inv.json {
+		return c.printJSON(map[string]any{"script": out.Script, "files": out.Files,
+			"notes": out.Notes})
+	}
+	fmt.Fprint(c.stdout, out.Script)
+	names := make([]string, 0, len(out.Files))
+	for name := range out.Files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(c.stdout, "\n# ---- %s ----\n%s", name, out.Files[name])
+	}
+	for _, n := range out.Notes {
+		fmt.Fprintf(c.stderr, "note: %s\n", n)
 	}
 	return nil
 }
@@ -292,6 +318,16 @@ func (c *cli) stopService(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	if ended := !svc.State.Active() || svc.State == slurm.StateCompleting; ended {
+		// Not an error: what was asked for is already so.
+		if c.inv.json {
+			return c.printJSON(map[string]any{"stopped": []string{},
+				"already_ended": []job{jobOf(*svc)}})
+		}
+		fmt.Fprintf(c.stdout, "Service %s already ended (%s)\n", svc.ID, svc.State)
+		return nil
+	}
+
 	if svc.Kind == servers.KindMonitor {
 		err = c.o.Monitors.StopMonitor(ctx, svc.ID)
 	} else {

@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hpcorch/hpcorch/monitors"
 	"github.com/hpcorch/hpcorch/servers"
+	"github.com/hpcorch/hpcorch/tunnel"
 )
 
 // tunnelOut is the JSON form of --create-tunnel, printed once it is open.
@@ -39,11 +43,18 @@ func (c *cli) createTunnel(ctx context.Context) error {
 		local = remote // the reference's default: the same port on both ends
 	}
 
-	t, err := c.o.OpenTunnel(ctx, svc.ID, local, remote)
+	// The box is printed as soon as the local port listens; whether the
+	// service's port answers is told on stderr as it is found out.
+	var remoteAddr string
+	ev := &tunnelEvents{w: c.stderr, remote: func() string { return remoteAddr }}
+	t, err := c.o.StartTunnel(ctx, svc.ID, local, remote, tunnel.Options{
+		Events: ev.report, RedialTimeout: tunnelRedialTimeout,
+	})
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	remoteAddr = t.Remote()
 
 	box := tunnelBox{
 		Remote:    t.Remote(),
@@ -68,9 +79,88 @@ func (c *cli) createTunnel(ctx context.Context) error {
 		box.write(c.stdout)
 	}
 
+	ev.start()
 	<-ctx.Done()
+	_ = t.Close() // its last events are reported before "Tunnel closed."
 	fmt.Fprintln(c.stderr, "Tunnel closed.")
 	return nil
+}
+
+// tunnelRedialTimeout is how long a connection through --create-tunnel
+// waits for a service port that does not answer before it is closed.
+const tunnelRedialTimeout = 5 * time.Second
+
+// tunnelEvents prints a tunnel's events for people: one line when the
+// service's port does not answer, when it answers again, and for each
+// connection that could not be forwarded. Events before start (the box is
+// not printed yet) are held back.
+type tunnelEvents struct {
+	w      io.Writer
+	remote func() string
+
+	mu      sync.Mutex
+	started bool
+	held    []tunnel.Event
+	failing bool // the last state was reconnecting or down
+}
+
+// start prints the events held back, then lets the next ones through.
+func (e *tunnelEvents) start() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.started = true
+	for _, ev := range e.held {
+		e.print(ev)
+	}
+	e.held = nil
+}
+
+// report is the tunnel's Events callback.
+func (e *tunnelEvents) report(ev tunnel.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.started {
+		e.held = append(e.held, ev)
+		return
+	}
+	e.print(ev)
+}
+
+func (e *tunnelEvents) print(ev tunnel.Event) {
+	switch ev.Kind {
+	case tunnel.EventReconnecting:
+		if !e.failing {
+			fmt.Fprintf(e.w, "hpcorch: %s does not answer yet (%v); retrying\n", e.remote(),
+				rootCause(ev.Err))
+		}
+		e.failing = true
+	case tunnel.EventDown:
+		if errors.Is(ev.Err, tunnel.ErrClosed) {
+			return
+		}
+		fmt.Fprintf(e.w, "hpcorch: %s cannot be reached: %s\n", e.remote(),
+			strings.TrimPrefix(oneLine(ev.Err), "tunnel: "))
+		e.failing = true
+	case tunnel.EventUp:
+		if e.failing {
+			fmt.Fprintf(e.w, "hpcorch: %s answers now\n", e.remote())
+		}
+		e.failing = false
+	case tunnel.EventConnError:
+		fmt.Fprintf(e.w, "hpcorch: connection %d to %s closed: %s\n", ev.Conn, e.remote(),
+			strings.TrimPrefix(oneLine(ev.Err), "tunnel: "))
+	}
+}
+
+// rootCause is the innermost error of err's chain.
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
 }
 
 // tunnelBox is what --create-tunnel prints once its tunnel is open.

@@ -34,6 +34,9 @@ The config file says how to reach the cluster:
     port: 22
     key_filename: ~/.ssh/id_ed25519
     known_hosts: ~/.ssh/known_hosts
+    host_key_policy: strict        # or accept-new: trust a new host once
+  cadvisor:
+    local_path: ~/bin/cadvisor     # uploaded; or url: and sha256: to download
 or, to run jobs on this machine without a cluster:
   executor: local
 
