@@ -2,11 +2,8 @@ package monitors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -89,9 +86,11 @@ type ServiceReport struct {
 	// that is not a service.
 	Service string `json:"service"`
 
-	// Job and Instance are the target's Prometheus labels.
+	// Job and Instance are the target's Prometheus labels; Address is its
+	// address label, host:port, when it has one.
 	Job      string `json:"job"`
 	Instance string `json:"instance"`
+	Address  string `json:"address,omitempty"`
 
 	// JobID, Node and Cgroup are the service's job id, node and cgroup,
 	// when known. Metrics select the cgroup's own series; without one
@@ -166,27 +165,36 @@ type Point struct {
 	V Float `json:"v"`
 }
 
-// metricDef says how to query one resource metric. expr has %[1]s for the
-// series selector and %[2]s for the rate window.
+// metricDef says how to query one resource metric: agg applied to expr,
+// where expr has %[1]s for the series selector and %[2]s for the rate
+// window.
 type metricDef struct {
-	name, title, unit, expr string
+	name, title, unit string
+	agg, expr         string
 	// nodeFallback allows the node's root cgroup when the job's cgroup
 	// has no such series.
 	nodeFallback bool
 }
 
 var reportMetrics = []metricDef{
-	{"cpu", "CPU", "cores", "sum(rate(container_cpu_usage_seconds_total{%[1]s}[%[2]s]))", false},
-	{"memory_usage", "Memory usage", "bytes", "sum(container_memory_usage_bytes{%[1]s})", false},
-	{"memory_working_set", "Memory working set", "bytes",
-		"sum(container_memory_working_set_bytes{%[1]s})", false},
-	{"memory_limit", "Memory limit", "bytes",
-		"max(container_spec_memory_limit_bytes{%[1]s})", false},
-	{"network_receive", "Network receive", "bytes/s",
-		"sum(rate(container_network_receive_bytes_total{%[1]s}[%[2]s]))", true},
-	{"network_transmit", "Network transmit", "bytes/s",
-		"sum(rate(container_network_transmit_bytes_total{%[1]s}[%[2]s]))", true},
-	{"filesystem_usage", "Filesystem usage", "bytes", "sum(container_fs_usage_bytes{%[1]s})", true},
+	{"cpu", "CPU", "cores", "sum", "rate(container_cpu_usage_seconds_total{%[1]s}[%[2]s])", false},
+	{"memory_usage", "Memory usage", "bytes", "sum", "container_memory_usage_bytes{%[1]s}", false},
+	{"memory_working_set", "Memory working set", "bytes", "sum",
+		"container_memory_working_set_bytes{%[1]s}", false},
+	{"memory_limit", "Memory limit", "bytes", "max",
+		"container_spec_memory_limit_bytes{%[1]s}", false},
+	{"network_receive", "Network receive", "bytes/s", "sum",
+		"rate(container_network_receive_bytes_total{%[1]s}[%[2]s])", true},
+	{"network_transmit", "Network transmit", "bytes/s", "sum",
+		"rate(container_network_transmit_bytes_total{%[1]s}[%[2]s])", true},
+	{"filesystem_usage", "Filesystem usage", "bytes", "sum", "container_fs_usage_bytes{%[1]s}",
+		true},
+}
+
+// query returns d's PromQL for the series selected by sel: the query a
+// MetricSeries reports.
+func (d metricDef) query(sel, window string) string {
+	return d.agg + "(" + fmt.Sprintf(d.expr, sel, window) + ")"
 }
 
 // ConstructReport builds a report on a running monitor: for each target it
@@ -229,7 +237,7 @@ func (m *Monitors) ConstructReport(ctx context.Context, id, path string,
 	}
 	rep.JobID, rep.Node = svc.JobID, svc.Node
 
-	if err := writeJSON(jsonPath, rep); err != nil {
+	if err := writeReportJSON(jsonPath, rep); err != nil {
 		return nil, err
 	}
 	page, err := renderHTML(rep)
@@ -312,43 +320,6 @@ func rateWindow(step, scrape time.Duration) time.Duration {
 	return w.Round(time.Second)
 }
 
-// reportBuilder fills one Report.
-type reportBuilder struct {
-	c   *conn
-	rep *Report
-	r   v1.Range
-}
-
-// run finds the targets, then queries each one's series.
-func (b *reportBuilder) run(ctx context.Context) error {
-	up, err := b.query(ctx, `up{job!="`+selfJob+`"}`)
-	if err != nil {
-		return err
-	}
-	health, err := b.c.targets(ctx)
-	if err != nil {
-		return err
-	}
-	b.rep.Targets = health
-
-	for _, s := range up {
-		sr := newServiceReport(s, b.r.Step)
-		for _, t := range health {
-			if t.Job == sr.Job && t.Instance == sr.Instance {
-				sr.Scrape.Health, sr.Scrape.LastError = t.Health, t.LastError
-			}
-		}
-		if err := b.fill(ctx, &sr); err != nil {
-			return err
-		}
-		b.rep.Services = append(b.rep.Services, sr)
-	}
-	sort.Slice(b.rep.Services, func(i, j int) bool {
-		return b.rep.Services[i].Service < b.rep.Services[j].Service
-	})
-	return nil
-}
-
 // newServiceReport starts the report of the target whose up series is s.
 func newServiceReport(s *model.SampleStream, step time.Duration) ServiceReport {
 	l := s.Metric
@@ -356,6 +327,7 @@ func newServiceReport(s *model.SampleStream, step time.Duration) ServiceReport {
 		Service:  string(l[LabelService]),
 		Job:      string(l[model.JobLabel]),
 		Instance: string(l[model.InstanceLabel]),
+		Address:  string(l[LabelAddress]),
 		JobID:    string(l[LabelJobID]),
 		Node:     string(l[LabelNode]),
 		Cgroup:   string(l[LabelCgroup]),
@@ -379,102 +351,4 @@ func newServiceReport(s *model.SampleStream, step time.Duration) ServiceReport {
 		sr.Availability.Ratio = Float(sr.Availability.UpSeconds / total)
 	}
 	return sr
-}
-
-// fill queries the resource and scrape series of one target.
-func (b *reportBuilder) fill(ctx context.Context, sr *ServiceReport) error {
-	target := `job=` + strconv.Quote(sr.Job) + `,instance=` + strconv.Quote(sr.Instance)
-	own, scope := target+`,id="/"`, "node"
-	if sr.Cgroup != "" {
-		own, scope = target+`,id=`+strconv.Quote(sr.Cgroup), "cgroup"
-	}
-	window := model.Duration(rateWindow(b.r.Step, b.c.scrape)).String()
-
-	for _, d := range reportMetrics {
-		ms, err := b.metric(ctx, d, own, window, scope)
-		if err != nil {
-			return err
-		}
-		if ms.Summary.NoData && d.nodeFallback && scope == "cgroup" {
-			if ms, err = b.metric(ctx, d, target+`,id="/"`, window, "node"); err != nil {
-				return err
-			}
-		}
-		sr.Metrics = append(sr.Metrics, ms)
-	}
-
-	var err error
-	sr.Scrape.Duration, err = b.summary(ctx, `scrape_duration_seconds{`+target+`}`)
-	if err != nil {
-		return err
-	}
-	sr.Scrape.Samples, err = b.summary(ctx, `scrape_samples_scraped{`+target+`}`)
-	return err
-}
-
-// metric queries one resource series. A query Prometheus refuses is kept
-// in the series' Error; other failures stop the report.
-func (b *reportBuilder) metric(ctx context.Context, d metricDef, sel, window,
-	scope string) (MetricSeries, error) {
-	ms := MetricSeries{
-		Name: d.name, Title: d.title, Unit: d.unit, Scope: scope,
-		Query: fmt.Sprintf(d.expr, sel, window), Points: []Point{},
-	}
-	m, err := b.query(ctx, ms.Query)
-	var qe *QueryError
-	if errors.As(err, &qe) {
-		ms.Error = qe.Error()
-		ms.Summary = summarize(nil)
-		ms.Summary.NoData = true
-		return ms, nil
-	}
-	if err != nil {
-		return ms, err
-	}
-
-	var vs []float64
-	for _, s := range m {
-		for _, p := range s.Values {
-			ms.Points = append(ms.Points, Point{T: p.Timestamp.Time().UTC(), V: Float(p.Value)})
-			vs = append(vs, float64(p.Value))
-		}
-	}
-	ms.Summary = summarize(vs)
-	ms.Summary.NoData = len(m) == 0
-	return ms, nil
-}
-
-// summary queries a series and summarises its values.
-func (b *reportBuilder) summary(ctx context.Context, q string) (Summary, error) {
-	m, err := b.query(ctx, q)
-	var qe *QueryError
-	if errors.As(err, &qe) {
-		s := summarize(nil)
-		s.NoData = true
-		return s, nil
-	}
-	if err != nil {
-		return Summary{}, err
-	}
-	var vs []float64
-	for _, s := range m {
-		for _, p := range s.Values {
-			vs = append(vs, float64(p.Value))
-		}
-	}
-	s := summarize(vs)
-	s.NoData = len(m) == 0
-	return s, nil
-}
-
-// query runs a range query over the report's window and keeps its notes.
-func (b *reportBuilder) query(ctx context.Context, q string) (model.Matrix, error) {
-	res, err := b.c.rangeQuery(ctx, q, b.r, queryOptions{})
-	if err != nil {
-		return nil, err
-	}
-	b.rep.Warnings = appendNew(b.rep.Warnings, res.Warnings...)
-	b.rep.Infos = appendNew(b.rep.Infos, res.Infos...)
-	m, _ := res.Value.(model.Matrix)
-	return m, nil
 }

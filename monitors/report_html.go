@@ -2,12 +2,15 @@ package monitors
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"image/color"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -28,23 +31,44 @@ const (
 )
 
 // renderHTML renders rep as one self-contained HTML page: inline CSS and
-// inline SVG charts, no script and nothing to fetch.
+// inline SVG charts, no script and nothing to fetch. Charts are drawn on
+// every CPU at once: a report over many services has hundreds.
 func renderHTML(rep *Report) ([]byte, error) {
 	view := htmlView{Report: rep}
-	for _, s := range rep.Services {
-		sv := serviceView{ServiceReport: s}
-		for _, ms := range s.Metrics {
-			mv := metricView{MetricSeries: ms}
+	type chart struct{ s, m int }
+	var charts []chart
+	for i, s := range rep.Services {
+		sv := serviceView{ServiceReport: s, Metrics: make([]metricView, len(s.Metrics))}
+		for k, ms := range s.Metrics {
+			sv.Metrics[k] = metricView{MetricSeries: ms}
 			if len(ms.Points) > 0 {
-				svg, err := chartSVG(s.Service+": "+ms.Title, ms)
-				if err != nil {
-					return nil, err
-				}
-				mv.Chart = template.HTML(svg) // generated here, text escaped by svgo
+				charts = append(charts, chart{i, k})
 			}
-			sv.Metrics = append(sv.Metrics, mv)
 		}
 		view.Services = append(view.Services, sv)
+	}
+
+	errs := make([]error, len(charts))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(charts)) {
+		wg.Go(func() {
+			for j := range next {
+				c := charts[j]
+				sv := &view.Services[c.s]
+				mv := &sv.Metrics[c.m]
+				svg, err := chartSVG(sv.Service+": "+mv.Title, mv.MetricSeries)
+				mv.Chart, errs[j] = template.HTML(svg), err // text escaped by svgo
+			}
+		})
+	}
+	for j := range charts {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 
 	var b bytes.Buffer

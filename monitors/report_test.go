@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,6 +36,28 @@ const reportTargets = `{"status":"success","data":{"activeTargets":[
  "lastError":"dial tcp 10.77.0.12:8080: connect: connection refused",
  "health":"down"}],"droppedTargets":[]}}`
 
+// reportTerm matches one target's selector in a report's metric query.
+var reportTerm = regexp.MustCompile(
+	`job="([^"]*)",instance="([^"]*)"(?:,address="[^"]*")?,id="([^"]*)"`)
+
+// groupedAnswer answers a report's metric query: a series labelled with
+// job, instance and id for each selector term that value gives values for
+// (nil: no such series).
+func groupedAnswer(r v1.Range, q string,
+	value func(q, job, instance, id string) func(i int) string) stubResp {
+	var labels []map[string]string
+	var values []func(int) string
+	for _, m := range reportTerm.FindAllStringSubmatch(q, -1) {
+		if f := value(q, m[1], m[2], m[3]); f != nil {
+			labels = append(labels, map[string]string{"job": m[1], "instance": m[2], "id": m[3]})
+			values = append(values, f)
+		}
+	}
+	return stubResp{200, matrixJSON(r, labels, func(s int, ts time.Time) string {
+		return values[s](int(ts.Sub(r.Start) / r.Step))
+	})}
+}
+
 // reportStub answers the report's range queries with made-up cAdvisor
 // data: redis has its own cgroup series (CPU NaN while idle at first),
 // network and filesystem only on the node's root cgroup; ollama's first
@@ -42,18 +65,14 @@ const reportTargets = `{"status":"success","data":{"activeTargets":[
 func reportStub(t *testing.T) *promStub {
 	stub := newPromStub(t)
 	stub.onPath("/api/v1/targets", stubResp{200, reportTargets})
+	targets := []map[string]string{
+		{"job": "redis-cadvisor", "instance": "node1:8080"},
+		{"job": "ollama-cadvisor", "instance": "node2:8080"},
+	}
 	stub.anyRng = func(q string, r v1.Range) stubResp {
-		one := func(labels map[string]string, f func(i int, ts time.Time) string) stubResp {
-			return stubResp{200, matrixJSON(r, []map[string]string{labels}, func(_ int,
-				ts time.Time) string {
-				return f(int(ts.Sub(r.Start)/r.Step), ts)
-			})}
+		constant := func(v string) stubResp {
+			return stubResp{200, matrixJSON(r, targets, func(int, time.Time) string { return v })}
 		}
-		empty := stubResp{200, matrixJSON(r, nil, nil)}
-		redis := strings.Contains(q, `instance="node1:8080"`)
-		cgroup := strings.Contains(q, `id="/slurm_node1/uid_2001/job_41"`)
-		root := strings.Contains(q, `id="/"`)
-
 		switch {
 		case q == `up{job!="prometheus"}`:
 			return stubResp{200, matrixJSON(r, []map[string]string{redisUp, ollamaUp},
@@ -63,34 +82,39 @@ func reportStub(t *testing.T) *promStub {
 					}
 					return "1"
 				})}
-		case strings.HasPrefix(q, "scrape_duration_seconds"):
-			return one(map[string]string{}, func(int, time.Time) string { return "0.012" })
-		case strings.HasPrefix(q, "scrape_samples_scraped"):
-			return one(map[string]string{}, func(int, time.Time) string { return "994" })
-		case strings.Contains(q, "network") && redis && cgroup:
-			return empty // cAdvisor has no network series for job cgroups
-		case strings.Contains(q, "container_cpu_usage") && redis && cgroup:
-			return one(map[string]string{}, func(i int, _ time.Time) string {
-				if i < 3 {
-					return "NaN"
-				}
-				return strconv.FormatFloat(0.1*float64(i%10), 'f', -1, 64)
-			})
-		case strings.Contains(q, "memory") && redis && cgroup:
-			return one(map[string]string{}, func(i int, _ time.Time) string {
-				return strconv.Itoa(10<<20 + i*1024)
-			})
-		case strings.Contains(q, "limit") && root:
-			return empty
-		case root:
-			return one(map[string]string{}, func(i int,
-				_ time.Time) string {
-				return strconv.Itoa(1000 * i)
-			})
+		case q == `scrape_duration_seconds{job!="prometheus"}`:
+			return constant("0.012")
+		case q == `scrape_samples_scraped{job!="prometheus"}`:
+			return constant("994")
 		}
-		return empty
+		return groupedAnswer(r, q, redisOllamaSeries)
 	}
 	return stub
+}
+
+// redisOllamaSeries gives the values of one target's series in query q.
+func redisOllamaSeries(q, _, instance, id string) func(i int) string {
+	redis := instance == "node1:8080"
+	cgroup := id == "/slurm_node1/uid_2001/job_41"
+	root := id == "/"
+	switch {
+	case strings.Contains(q, "network") && redis && cgroup:
+		return nil // cAdvisor has no network series for job cgroups
+	case strings.Contains(q, "container_cpu_usage") && redis && cgroup:
+		return func(i int) string {
+			if i < 3 {
+				return "NaN"
+			}
+			return strconv.FormatFloat(0.1*float64(i%10), 'f', -1, 64)
+		}
+	case strings.Contains(q, "memory") && redis && cgroup:
+		return func(i int) string { return strconv.Itoa(10<<20 + i*1024) }
+	case strings.Contains(q, "limit") && root:
+		return nil
+	case root:
+		return func(i int) string { return strconv.Itoa(1000 * i) }
+	}
+	return nil
 }
 
 func TestConstructReport(t *testing.T) {
@@ -263,4 +287,120 @@ func TestScaleFor(t *testing.T) {
 	assert.Equal(t, "cores", unit)
 	assert.Equal(t, "10.000 MiB", formatValue(Float(10<<20), "bytes"))
 	assert.Equal(t, "NaN", formatValue(Float(math.NaN()), "bytes"))
+}
+
+// fleetStub serves n cAdvisor targets, each with its own cgroup: every
+// series of target i has the value i, so that a report that mixed up
+// targets shows it.
+func fleetStub(t *testing.T, n int) *promStub {
+	stub := newPromStub(t)
+	up := make([]map[string]string, n)
+	for i := range up {
+		node := "node" + strconv.Itoa(i%3+1)
+		up[i] = map[string]string{"__name__": "up", "job": "cadvisor",
+			"instance": node + ":" + strconv.Itoa(18000+i), LabelService: "svc-" + strconv.Itoa(i),
+			LabelCgroup: "/slurm_" + node + "/job_" + strconv.Itoa(1000+i)}
+	}
+	index := func(instance string) int {
+		_, port, _ := strings.Cut(instance, ":")
+		p, _ := strconv.Atoi(port)
+		return p - 18000
+	}
+	stub.onPath("/api/v1/targets", stubResp{200,
+		`{"status":"success","data":{"activeTargets":[],"droppedTargets":[]}}`})
+	stub.anyRng = func(q string, r v1.Range) stubResp {
+		if q == `up{job!="prometheus"}` || strings.HasPrefix(q, "scrape_") {
+			return stubResp{200, matrixJSON(r, up, func(s int, _ time.Time) string {
+				if strings.HasPrefix(q, "up") {
+					return "1"
+				}
+				return strconv.Itoa(s)
+			})}
+		}
+		return groupedAnswer(r, q, func(q, _, instance, id string) func(int) string {
+			rootOnly := strings.Contains(q, "network") || strings.Contains(q, "fs_usage")
+			if rootOnly != (id == "/") {
+				return nil // like cAdvisor: network and filesystem on "/" only
+			}
+			v := strconv.Itoa(index(instance))
+			return func(int) string { return v }
+		})
+	}
+	return stub
+}
+
+func TestConstructReportQueriesDoNotGrowWithServices(t *testing.T) {
+	end := time.Unix(1_800_003_600, 0).UTC()
+	queries := map[int]int{}
+	for _, n := range []int{1, 3, 40} {
+		stub := fleetStub(t, n)
+		b := newFakeBackend(t)
+		svc := runningMonitor(t, b, stub, nil)
+		m := newTestMonitors(t, b)
+
+		rep, err := m.ConstructReport(ctxT(t), svc.ID, "fleet.json",
+			ReportWindow(end.Add(-time.Hour), end))
+		require.NoError(t, err)
+		require.Len(t, rep.Services, n)
+		for _, s := range rep.Services {
+			want := Float(must(strconv.Atoi(strings.TrimPrefix(s.Service, "svc-"))))
+			require.Len(t, s.Metrics, len(reportMetrics))
+			for k, ms := range s.Metrics {
+				scope := "cgroup"
+				if reportMetrics[k].nodeFallback {
+					scope = "node"
+				}
+				assert.Equal(t, scope, ms.Scope, "%s %s", s.Service, ms.Name)
+				assert.Equal(t, want, ms.Summary.Max, "%s %s: its own series", s.Service, ms.Name)
+				assert.Len(t, ms.Points, 241)
+			}
+			assert.Equal(t, want, s.Scrape.Samples.Mean, "%s: its own scrape series", s.Service)
+		}
+		for _, r := range stub.requests() {
+			if r.path == "/api/v1/query_range" {
+				queries[n]++
+			}
+		}
+	}
+	// up, 7 metrics and 2 scrape series, then the node's root cgroup for
+	// the 3 metrics cAdvisor may keep there only.
+	assert.Equal(t, 13, queries[1])
+	assert.Equal(t, queries[1], queries[3])
+	assert.Equal(t, queries[1], queries[40], "one query per metric, whatever the services")
+}
+
+func TestConstructReportRefusedQueryNamesEachService(t *testing.T) {
+	stub := reportStub(t)
+	any := stub.anyRng
+	stub.anyRng = func(q string, r v1.Range) stubResp {
+		if strings.Contains(q, "container_memory_usage_bytes") {
+			return stubResp{422, `{"status":"error","errorType":"execution",` +
+				`"error":"query processing would load too many samples"}`}
+		}
+		return any(q, r)
+	}
+	b := newFakeBackend(t)
+	svc := runningMonitor(t, b, stub, nil)
+	m := newTestMonitors(t, b)
+
+	end := time.Unix(1_800_003_600, 0).UTC()
+	rep, err := m.ConstructReport(ctxT(t), svc.ID, "r.json", ReportWindow(end.Add(-time.Hour), end))
+	require.NoError(t, err, "a refused query is kept in its series")
+	require.Len(t, rep.Services, 2)
+	for _, s := range rep.Services {
+		ms := s.Metrics[1]
+		require.Equal(t, "memory_usage", ms.Name)
+		assert.True(t, ms.Summary.NoData)
+		assert.Contains(t, ms.Error, "too many samples")
+		assert.Contains(t, ms.Error, s.Instance, "names the service's own query")
+		assert.NotContains(t, ms.Error, " or ", "not the query of every service")
+		assert.Equal(t, "cpu", s.Metrics[0].Name)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
