@@ -51,7 +51,9 @@ type promSynth struct {
 	reqs  int
 }
 
-var reportInstance = regexp.MustCompile(`instance="([^"]+)"`)
+// reportTerm matches the selector of one target in a metric query.
+var reportTerm = regexp.MustCompile(
+	`job="([^"]*)",instance="([^"]*)"(?:,address="[^"]*")?,id="([^"]*)"`)
 
 func (p *promSynth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if u, pw, ok := r.BasicAuth(); !ok || u != monitors.User || pw != p.password {
@@ -130,11 +132,6 @@ func (p *promSynth) render(path string, form map[string][]string) (int, []byte) 
 		})
 	}
 
-	m := reportInstance.FindStringSubmatch(q)
-	if m == nil {
-		return 400, []byte(`{"status":"error","errorType":"bad_data","error":"no instance"}`)
-	}
-	i := reportIndex(m[1])
 	scale := 1.0
 	switch {
 	case strings.Contains(q, "cpu"):
@@ -150,8 +147,32 @@ func (p *promSynth) render(path string, form map[string][]string) (int, []byte) 
 	case strings.Contains(q, "scrape_duration"):
 		scale = 0.02
 	}
-	return 200, matrix([]map[string]string{{}}, start, end, step, func(_ int, t float64) float64 {
-		return scale * (1.5 + math.Sin(t/600+float64(i)))
+	wave := func(i int, t float64) float64 { return scale * (1.5 + math.Sin(t/600+float64(i))) }
+
+	// A target's series (scrape_*): every target's, with its labels.
+	if strings.HasPrefix(q, "scrape_") {
+		series := make([]map[string]string, reportTargets)
+		for i := range series {
+			series[i] = reportLabels(i)
+		}
+		return 200, matrix(series, start, end, step, wave)
+	}
+
+	// A metric: one series per target selected, with the labels the
+	// query groups by. (Before hpcorch asked once per metric for every
+	// target, it asked once per target; both forms are answered.)
+	terms := reportTerm.FindAllStringSubmatch(q, -1)
+	if len(terms) == 0 {
+		return 400, []byte(`{"status":"error","errorType":"bad_data","error":"no target"}`)
+	}
+	series := make([]map[string]string, len(terms))
+	index := make([]int, len(terms))
+	for k, m := range terms {
+		series[k] = map[string]string{"job": m[1], "instance": m[2], "id": m[3]}
+		index[k] = reportIndex(m[2])
+	}
+	return 200, matrix(series, start, end, step, func(k int, t float64) float64 {
+		return wave(index[k], t)
 	})
 }
 
