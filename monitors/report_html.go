@@ -95,6 +95,9 @@ type metricView struct {
 
 // chartSVG draws one series as an SVG line chart with a time axis. NaN
 // and infinite points break the line.
+// seriesColor is the colour of every chart's series.
+var seriesColor = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+
 func chartSVG(title string, ms MetricSeries) (string, error) {
 	div, unit := scaleFor(ms.Unit, maxFinite(ms.Points))
 
@@ -110,11 +113,22 @@ func chartSVG(title string, ms MetricSeries) (string, error) {
 		for i, pt := range seg {
 			xys[i] = plotter.XY{X: float64(pt.T.UnixNano()) / 1e9, Y: float64(pt.V) / div}
 		}
+		if len(xys) == 1 {
+			// A line through one point draws nothing: mark the point.
+			dot, err := plotter.NewScatter(xys)
+			if err != nil {
+				return "", fmt.Errorf("monitors: chart %s: %w", title, err)
+			}
+			dot.Color = seriesColor
+			dot.Radius = vg.Points(2.5)
+			p.Add(dot)
+			continue
+		}
 		line, err := plotter.NewLine(xys)
 		if err != nil {
 			return "", fmt.Errorf("monitors: chart %s: %w", title, err)
 		}
-		line.Color = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+		line.Color = seriesColor
 		line.Width = vg.Points(1.2)
 		p.Add(line)
 	}

@@ -404,3 +404,19 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// A series of one sample (a report built right after a target came up)
+// still shows that sample as a dot: a line through one point draws nothing.
+func TestChartShowsASingleSample(t *testing.T) {
+	at := time.Date(2026, 12, 3, 20, 18, 16, 0, time.UTC)
+	dot := regexp.MustCompile(`d="M[0-9.,]+A2\.5,2\.5 `) // a circle of radius 2.5 pt
+
+	one, err := chartSVG("cpu", MetricSeries{Unit: "cores", Points: []Point{{T: at, V: 0.002}}})
+	require.NoError(t, err)
+	require.Regexp(t, dot, one)
+
+	two, err := chartSVG("cpu", MetricSeries{Unit: "cores", Points: []Point{
+		{T: at, V: 0.002}, {T: at.Add(5 * time.Second), V: 0.003}}})
+	require.NoError(t, err)
+	require.NotRegexp(t, dot, two, "a series of two samples is a line")
+}
