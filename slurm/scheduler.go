@@ -18,7 +18,8 @@ type Scheduler interface {
 
 	// Status reports the state of every job in ids with one status round
 	// (one squeue, plus at most one sacct for jobs squeue no longer knows
-	// and for the exit codes of ended jobs, which squeue does not print). Every id is a key of the result; a job known to neither has
+	// and for the exit codes of ended jobs, which squeue does not print).
+	// Every id is a key of the result; a job known to neither has
 	// Found == false. An error means the round itself failed, which says
 	// nothing about the jobs.
 	Status(ctx context.Context, ids []string) (map[string]Job, error)

@@ -56,7 +56,8 @@ var enabled = container.MetricSet{}
 
 func init() {
 	flag.Var(&disabled, "disable_metrics", "comma-separated metric kinds to disable")
-	flag.Var(&enabled, "enable_metrics", "comma-separated metric kinds to enable; overrides -disable_metrics")
+	flag.Var(&enabled, "enable_metrics",
+		"comma-separated metric kinds to enable; overrides -disable_metrics")
 }
 
 func main() {

@@ -263,14 +263,8 @@ type job struct {
 }
 
 func jobOf(s servers.Service) job {
-	reason := s.Reason
-	if reason == "None" {
-		// TODO(hpcorch#slurm): slurm.Local reports "None" where Job.Reason
-		// should be "" (as the SLURM parser makes it).
-		reason = ""
-	}
 	return job{JobID: s.JobID, ID: s.ID, Kind: string(s.Kind), State: s.State.String(),
-		Reason: reason, Elapsed: orchestrator.FormatElapsed(s.Elapsed),
+		Reason: s.Reason, Elapsed: orchestrator.FormatElapsed(s.Elapsed),
 		ElapsedSeconds: s.Elapsed.Seconds(), Node: s.Node, Port: s.Port,
 		CAdvisorPort: s.CAdvisorPort, Cgroup: s.CgroupID, Session: s.Session}
 }
