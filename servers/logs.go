@@ -14,12 +14,15 @@ import (
 // ServiceLogs returns the last lines of the job's output (the service's
 // standard output and error, and hpcorch's own "hpcorch:" lines); lines
 // <= 0 returns all of it. A job that has not started yet has no output:
-// that gives "" and no error.
+// that gives "" and no error. An ID or job id that names no service is
+// an error wrapping ErrNotFound, and, with Options.Session set, another
+// session's service a *SessionError: this costs one scheduler round.
 func (s *Servers) ServiceLogs(ctx context.Context, id string, lines int) (string, error) {
-	dir, err := s.runDir(ctx, id)
+	svc, _, err := s.lookup(ctx, id)
 	if err != nil {
 		return "", err
 	}
+	dir := svc.RunDir
 	f := sshx.Quote(path.Join(dir, outputFile))
 	cmd := "if [ -f " + f + " ]; then cat " + f + "; fi"
 	if lines > 0 {

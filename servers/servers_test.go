@@ -194,6 +194,8 @@ func TestLocalLifecycle(t *testing.T) {
 		require.ErrorIs(t, other.StopService(ctx, id), ErrNotFound)
 		_, err = other.ServiceEndpoint(ctx, id)
 		require.ErrorIs(t, err, ErrNotFound)
+		_, err = other.ServiceLogs(ctx, id, 5)
+		require.ErrorAs(t, err, &se, "logs of %s", id)
 	}
 	still, err := a.CheckServiceStatus(ctx, svc.ID)
 	require.NoError(t, err)
@@ -213,6 +215,10 @@ func TestLocalLifecycle(t *testing.T) {
 	require.NoError(t, a.StopService(ctx, svc.ID))
 	require.ErrorIs(t, a.StopService(ctx, "web_ffffffff"), ErrNotFound)
 	require.ErrorIs(t, a.StopService(ctx, "999999"), ErrNotFound)
+	for _, id := range []string{"web_ffffffff", "999999"} {
+		_, err = a.ServiceLogs(ctx, id, 5)
+		require.ErrorIs(t, err, ErrNotFound, "logs of an unknown %s", id)
+	}
 	_, err = a.ServiceHost(ctx, svc.ID)
 	require.ErrorIs(t, err, ErrNotRunning)
 
