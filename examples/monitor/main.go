@@ -8,9 +8,11 @@
 //	go run ./examples/monitor -config config.yaml
 //
 // On the project's throwaway cluster (make cluster-up), whose nodes reach
-// no registry:
+// no registry, with a config.yaml for it (hpc: hostname 127.0.0.1, port
+// 2222, username hpcuser, and the key and known_hosts that
+// /opt/hpcorch-cluster/cluster.env names; `make demo` writes one):
 //
-//	go run ./examples/monitor -config demo/config.yaml \
+//	go run ./examples/monitor -config config.yaml \
 //		-service mini_http_bare -monitor mini_prometheus \
 //		-cadvisor /opt/hpcorch-cluster/bin/cadvisor-upload
 //
