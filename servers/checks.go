@@ -107,7 +107,7 @@ func LogCheck(text string) Check {
 			_, _, err := t.Servers.exec.Run(ctx, cmd, nil)
 			var xe *sshx.ExitError
 			if errors.As(err, &xe) {
-				return fmt.Errorf("%q not in the job output yet", text)
+				return fmt.Errorf("%q is not in the job output", text)
 			}
 			return err
 		},
@@ -251,11 +251,12 @@ func (t *Target) httpGet(ctx context.Context, u string, status int, expect strin
 	}
 	switch {
 	case status != 0 && resp.StatusCode != status:
-		return fmt.Errorf("GET %s: status %d, want %d", u, resp.StatusCode, status)
+		return fmt.Errorf("GET %s: the response has status %d, want %d", u, resp.StatusCode,
+			status)
 	case status == 0 && resp.StatusCode >= 500:
-		return fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
+		return fmt.Errorf("GET %s: the response has status %d", u, resp.StatusCode)
 	case expect != "" && !strings.Contains(string(body), expect):
-		return fmt.Errorf("GET %s: body does not contain %q", u, expect)
+		return fmt.Errorf("GET %s: the response does not contain %q", u, expect)
 	}
 	return nil
 }

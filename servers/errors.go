@@ -3,6 +3,7 @@ package servers
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -136,22 +137,66 @@ type ReadyError struct {
 }
 
 // Error formats e with the job's last log lines on the lines that follow.
+// A job that ended is told by its final state and exit code and the last
+// line of its service's output.
 func (e *ReadyError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "servers: %s (job %s) not ready after %s, in phase %s (state %s",
-		e.ID, e.JobID, e.Waited.Round(time.Millisecond), e.Phase, e.State)
-	if e.Reason != "" {
-		fmt.Fprintf(&b, ", reason %s", e.Reason)
+	if errors.Is(e.Err, ErrJobEnded) && e.State.Terminal() {
+		fmt.Fprintf(&b, "servers: %s: job %s %s (%s) before the service was ready, "+
+			"in phase %s after %s", e.ID, e.JobID, e.State, exitText(e.ExitCode), e.Phase,
+			e.Waited.Round(time.Millisecond))
+		if e.Reason != "" && e.Reason != "None" {
+			fmt.Fprintf(&b, ", reason %s", e.Reason)
+		}
+		if more := strings.TrimSpace(strings.TrimPrefix(e.Err.Error(),
+			ErrJobEnded.Error())); more != "" {
+			b.WriteString(" " + more)
+		}
+		if line := lastServiceLine(e.Log); line != "" {
+			b.WriteString(": " + line)
+		}
+	} else {
+		e.writeHead(&b)
 	}
-	if e.State.Terminal() {
-		fmt.Fprintf(&b, ", exit code %s", e.ExitCode)
-	}
-	fmt.Fprintf(&b, "): %v", e.Err)
 	if log := strings.TrimRight(e.Log, "\n"); log != "" {
 		b.WriteString("\n--- last lines of the job output ---\n")
 		b.WriteString(log)
 	}
 	return b.String()
+}
+
+// writeHead writes the first line of a ReadyError that is not a job's end.
+func (e *ReadyError) writeHead(b *strings.Builder) {
+	fmt.Fprintf(b, "servers: %s (job %s) not ready after %s, in phase %s (state %s",
+		e.ID, e.JobID, e.Waited.Round(time.Millisecond), e.Phase, e.State)
+	if e.Reason != "" {
+		fmt.Fprintf(b, ", reason %s", e.Reason)
+	}
+	if e.State.Terminal() {
+		fmt.Fprintf(b, ", exit code %s", e.ExitCode)
+	}
+	fmt.Fprintf(b, "): %v", e.Err)
+}
+
+// exitText says how a job ended: "exit 127", "signal 9".
+func exitText(c slurm.ExitCode) string {
+	if c.Signal > 0 {
+		return "signal " + strconv.Itoa(c.Signal)
+	}
+	return "exit " + strconv.Itoa(c.Code)
+}
+
+// lastServiceLine returns the last line of a job's output that is not one of
+// hpcorch's own, or else its last line.
+func lastServiceLine(log string) string {
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l != "" && !strings.HasPrefix(l, "hpcorch: ") && !strings.HasPrefix(l, "hpcorch[") {
+			return l
+		}
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // Unwrap returns e.Err.

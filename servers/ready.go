@@ -3,12 +3,14 @@ package servers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"time"
 
 	"github.com/hpcorch/hpcorch/recipe"
+	"github.com/hpcorch/hpcorch/slurm"
 )
 
 // Phase is a step of WaitReady.
@@ -241,27 +243,53 @@ func (w *waiter) run(ctx context.Context, c Check) error {
 	}
 	deadline := time.Now().Add(timeout)
 	bo := newBackoff(interval)
-	for {
+	var last error // the last probe's reason, not cut short by the deadline
+	for tries := 1; ; tries++ {
 		pctx, cancel := context.WithTimeout(ctx, min(probeTimeout, time.Until(deadline)))
 		err := c.Probe(pctx, &Target{Servers: w.s, Service: w.obs.svc})
+		cut := err != nil && pctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return w.fail(ctx, ctx.Err())
+			return w.fail(ctx, lastTry(ctx.Err(), c.Name, lastReason(last, err), tries))
+		}
+		if !cut || last == nil || time.Until(deadline) > 0 {
+			last = err
 		}
 		if time.Now().After(deadline) {
-			return w.fail(ctx, fmt.Errorf("%w: %s after %s: %w", ErrCheckTimeout, c.Name,
-				timeout, err))
+			return w.fail(ctx, fmt.Errorf("%w after %s: %s: %w (last of %d tries)",
+				ErrCheckTimeout, timeout, c.Name, last, tries))
 		}
-		if err := w.pause(ctx, bo); err != nil {
+		if err := bo.wait(ctx); err != nil {
+			return w.fail(ctx, lastTry(err, c.Name, last, tries))
+		}
+		if err := w.look(ctx); err != nil {
+			if ctx.Err() != nil {
+				return w.fail(ctx, lastTry(ctx.Err(), c.Name, last, tries))
+			}
 			return err
 		}
 		if w.ended() {
-			return w.fail(ctx, fmt.Errorf("%w (last probe: %s: %w)", ErrJobEnded, c.Name, err))
+			return w.fail(ctx, fmt.Errorf("%w (last probe: %s: %w)", ErrJobEnded, c.Name, last))
 		}
 	}
+}
+
+// lastReason returns the reason of the last probe that ran to its end,
+// or err when none did.
+func lastReason(last, err error) error {
+	if last != nil {
+		return last
+	}
+	return err
+}
+
+// lastTry wraps cause (ctx's error) with what the last probe of check
+// said.
+func lastTry(cause error, check string, last error, tries int) error {
+	return fmt.Errorf("%w (%s: %v, last of %d tries)", cause, check, last, tries)
 }
 
 // pause waits for the next poll and looks at the service again.
@@ -278,8 +306,59 @@ func (w *waiter) pause(ctx context.Context, bo *backoff) error {
 	return nil
 }
 
+// settleTimeout bounds how long fail waits for the scheduler to report
+// the final state of a job whose status file says it has ended.
+const settleTimeout = 5 * time.Second
+
+// settle looks at the job again until the scheduler reports it ended,
+// for up to settleTimeout: the job script records its end in the status
+// file before the scheduler knows of it.
+func (w *waiter) settle(ctx context.Context) {
+	if w.obs == nil || ctx.Err() != nil {
+		return
+	}
+	deadline := time.Now().Add(settleTimeout)
+	bo := newBackoff(100 * time.Millisecond)
+	for !w.obs.svc.State.Terminal() && time.Now().Before(deadline) {
+		sctx, cancel := context.WithDeadline(ctx, deadline)
+		err := bo.wait(sctx)
+		if err == nil {
+			err = w.look(sctx)
+		}
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// finalState returns the job's state, or, when the scheduler still calls
+// it active although its status file says it ended, the state its
+// recorded end implies.
+func finalState(o *observation, code slurm.ExitCode) slurm.State {
+	st := o.svc.State
+	if st.Terminal() {
+		return st
+	}
+	switch o.status["PHASE"] {
+	case "stopped":
+		return slurm.StateCancelled
+	case "exited":
+		if code.Code != 0 || code.Signal != 0 {
+			return slurm.StateFailed
+		}
+		return slurm.StateCompleted
+	}
+	return st
+}
+
 // fail builds the *ReadyError for cause, with the job's last log lines.
+// When the job has ended, its final state and exit code are looked up
+// first.
 func (w *waiter) fail(ctx context.Context, cause error) error {
+	if errors.Is(cause, ErrJobEnded) {
+		w.settle(ctx)
+	}
 	e := &ReadyError{ID: w.id, Phase: w.phase, Waited: time.Since(w.start), Err: cause}
 	if w.obs != nil {
 		svc := w.obs.svc
@@ -288,6 +367,9 @@ func (w *waiter) fail(ctx context.Context, cause error) error {
 		if code, err := strconv.Atoi(w.obs.status["EXIT_CODE"]); err == nil &&
 			e.ExitCode.Code == 0 && e.ExitCode.Signal == 0 {
 			e.ExitCode.Code = code
+		}
+		if errors.Is(cause, ErrJobEnded) {
+			e.State = finalState(w.obs, e.ExitCode)
 		}
 	}
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
