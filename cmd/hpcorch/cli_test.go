@@ -459,7 +459,28 @@ func TestWaitFailureIsOneLine(t *testing.T) {
 	require.Regexp(t, `^Service started: dies_[0-9a-f]{8}\n$`, r.stdout)
 	last := r.stderr[strings.LastIndex(strings.TrimSuffix(r.stderr, "\n"), "\n")+1:]
 	require.True(t, strings.HasPrefix(last, "hpcorch: servers: dies_"), r.stderr)
-	require.Contains(t, last, "job ended before the service was ready")
+	require.Contains(t, last, "FAILED (exit 1) before the service was ready")
+	require.NotContains(t, last, "still")
+}
+
+// TestWaitFailureJobStillRunning: when --wait gives up on a job that
+// still runs, the message says so and how to stop it.
+func TestWaitFailureJobStillRunning(t *testing.T) {
+	l := newLocalCLI(t)
+	path := l.recipe(t, "slow")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	data = bytes.Replace(data, []byte("    path: /\n"),
+		[]byte("    path: /\n    expect: nope-never\n"), 1)
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+
+	r := l.run(t, "--recipe", path, "--wait", "--timeout", "3s")
+	require.Equal(t, exitFail, r.code)
+	m := regexp.MustCompile(`^Service started: (slow_[0-9a-f]{8})\n$`).FindStringSubmatch(r.stdout)
+	require.NotNil(t, m, r.stdout)
+	last := r.stderr[strings.LastIndex(strings.TrimSuffix(r.stderr, "\n"), "\n")+1:]
+	require.Regexp(t, `\(job \d+ is still RUNNING: hpcorch --stop-service `+m[1]+`\)`, last)
+	require.Contains(t, last, `the response does not contain "nope-never"`)
 }
 
 func TestProgressLines(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hpcorch/hpcorch/orchestrator"
 	"github.com/hpcorch/hpcorch/recipe"
@@ -181,7 +182,7 @@ func (c *cli) startRecipe(ctx context.Context, path string) error {
 	svc, err := c.o.WaitReady(wctx, out.ID, p.report)
 	p.done()
 	if err != nil {
-		return err
+		return c.stillActive(ctx, out.ID, err)
 	}
 
 	out.Ready, out.Node = true, svc.Node
@@ -198,6 +199,39 @@ func (c *cli) startRecipe(ctx context.Context, path string) error {
 	fmt.Fprintln(c.stdout)
 	return nil
 }
+
+// stillActive adds to err, the failure of --wait, a hint that the job
+// id is still active and how to stop it, when it is.
+func (c *cli) stillActive(ctx context.Context, id string, err error) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	svc, serr := c.o.Servers.CheckServiceStatus(sctx, id)
+	if serr != nil || !svc.State.Active() {
+		return err
+	}
+	return &hintError{err: err, hint: fmt.Sprintf("(job %s is still %s: hpcorch --stop-service %s)",
+		svc.JobID, svc.State, svc.ID)}
+}
+
+// hintError is an error with a hint at the end of its first line; the
+// lines after it (a job's log) stay after it.
+type hintError struct {
+	err  error
+	hint string
+}
+
+// Error returns the error's message with the hint.
+func (e *hintError) Error() string {
+	first, rest, more := strings.Cut(e.err.Error(), "\n")
+	msg := first + " " + e.hint
+	if more {
+		msg += "\n" + rest
+	}
+	return msg
+}
+
+// Unwrap returns the error the hint is about.
+func (e *hintError) Unwrap() error { return e.err }
 
 func (c *cli) dryRun(ctx context.Context, r *recipe.Recipe) error {
 	if r.Service.IsMonitor() {
