@@ -13,6 +13,7 @@ import (
 
 	"github.com/hpcorch/hpcorch/monitors"
 	"github.com/hpcorch/hpcorch/servers"
+	"github.com/hpcorch/hpcorch/slurm"
 	"github.com/hpcorch/hpcorch/tunnel"
 )
 
@@ -80,10 +81,71 @@ func (c *cli) createTunnel(ctx context.Context) error {
 	}
 
 	ev.start()
-	<-ctx.Done()
+	wctx, stopWatch := context.WithCancel(ctx)
+	ended := make(chan slurm.State, 1)
+	go func() {
+		defer close(ended)
+		if st, ok := watchJobEnd(wctx, tunnelWatchInterval, c.jobState(svc.JobID)); ok {
+			ended <- st
+		}
+	}()
+	var st slurm.State
+	var jobEnded bool
+	select {
+	case <-ctx.Done():
+	case st, jobEnded = <-ended:
+	}
+	stopWatch()
+	<-ended
 	_ = t.Close() // its last events are reported before "Tunnel closed."
+	if jobEnded {
+		return fmt.Errorf("service %s ended (%s); closing the tunnel", svc.ID, st)
+	}
 	fmt.Fprintln(c.stderr, "Tunnel closed.")
 	return nil
+}
+
+// tunnelWatchInterval is how often --create-tunnel asks the scheduler
+// whether the service's job still runs.
+var tunnelWatchInterval = 10 * time.Second
+
+// jobState returns a function that asks the scheduler for job id's state
+// with one status round. A job the scheduler no longer knows is
+// StateUnknown, which is not active.
+func (c *cli) jobState(id string) func(context.Context) (slurm.State, error) {
+	return func(ctx context.Context) (slurm.State, error) {
+		m, err := c.o.Scheduler().Status(ctx, []string{id})
+		if err != nil {
+			return slurm.StateUnknown, err
+		}
+		j := m[id]
+		if !j.Found {
+			return slurm.StateUnknown, nil
+		}
+		return j.State, nil
+	}
+}
+
+// watchJobEnd asks state every interval until it reports a state that is
+// not active, and returns it with true; it returns false once ctx ends.
+// A failed look (a network hiccup) is tried again at the next tick.
+func watchJobEnd(ctx context.Context, every time.Duration,
+	state func(context.Context) (slurm.State, error)) (slurm.State, bool) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return slurm.StateUnknown, false
+		case <-tick.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, max(every, 30*time.Second))
+		st, err := state(sctx)
+		cancel()
+		if err == nil && !st.Active() {
+			return st, true
+		}
+	}
 }
 
 // tunnelRedialTimeout is how long a connection through --create-tunnel
