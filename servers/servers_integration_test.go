@@ -292,7 +292,8 @@ service:
 	require.ErrorAs(t, err, &re)
 	require.Contains(t, re.Log, "fatal: config file missing")
 	require.Equal(t, 4, re.ExitCode.Code, "squeue prints no exit code; sacct or status.env does")
-	require.Contains(t, err.Error(), "exit code 4:0")
+	require.Contains(t, err.Error(), "FAILED (exit 4) before the service was ready")
+	require.Contains(t, err.Error(), ": fatal: config file missing\n", "the service's last line ends the first line")
 	t.Log(err)
 
 	// A job that fails before its service starts (its image is missing)
@@ -314,7 +315,7 @@ service:
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, "FAILED", re.State.String(), "%v", err)
 	require.NotZero(t, re.ExitCode.Code, "%v", err)
-	require.NotContains(t, err.Error(), "exit code 0:0")
+	require.NotContains(t, err.Error(), "(exit 0)")
 	t.Log(err)
 }
 

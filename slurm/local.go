@@ -200,6 +200,12 @@ func (l *Local) Submit(ctx context.Context, spec JobSpec) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if l.opts.MaxRunning > 0 && len(l.running) >= l.opts.MaxRunning {
+		// schedule leaves the queue empty whenever a slot is free, so a
+		// job that finds none waits; its reason is written once, here,
+		// not again on every later Submit.
+		rec.Reason = "Resources"
+	}
 	if err := os.WriteFile(l.store.path(id, "script.sh"), []byte(script), 0o700); err != nil {
 		return "", fmt.Errorf("slurm: local job %s: %w", id, err)
 	}
@@ -276,13 +282,6 @@ func (l *Local) schedule() {
 		if err := l.start(id); err != nil {
 			l.log.Warn("slurm: local job did not start", "job_id", id, "err", err)
 		}
-	}
-	for _, id := range l.queue {
-		l.update(id, func(r *localRecord) {
-			if r.State == StatePending {
-				r.Reason = "Resources"
-			}
-		})
 	}
 }
 

@@ -217,6 +217,8 @@ func TestLocalPendingUntilSlotFree(t *testing.T) {
 	require.Equal(t, StatePending, res[second].State)
 	require.Equal(t, "Resources", res[second].Reason)
 	require.Empty(t, res[second].Nodes)
+	require.Equal(t, StatePending, res[third].State)
+	require.Equal(t, "Resources", res[third].Reason)
 
 	require.NoError(t, l.Cancel(context.Background(), third))
 	require.NoError(t, os.WriteFile(gate, nil, 0o600))
