@@ -76,7 +76,10 @@
 // like the service's (cadvisor_port, 8080 by default, when free), with
 // -listen_ip=0.0.0.0 -housekeeping_interval=10s -docker_only=false
 // -store_container_labels=false, which suit nodes without Docker (raw
-// cgroups), waits until /healthz or /metrics answers and records its port.
+// cgroups), and -disable_metrics for the kinds that cost housekeeping time
+// and feed no report (per-CPU, scheduler, TCP/UDP, hugetlb, perf events and
+// the like; filesystem usage stays). It waits until /healthz or /metrics
+// answers and records its port.
 // The binary is installed once per cluster: InstallCAdvisor uploads
 // CAdvisorSource.LocalPath over the Executor (Start calls it), or the job
 // downloads CAdvisorSource.URL and checks its SHA-256. Service.CgroupID names

@@ -128,6 +128,13 @@ func TestLocalLifecycle(t *testing.T) {
 	require.Regexp(t, `^web_[0-9a-f]{8}$`, svc.ID)
 	require.Equal(t, KindService, svc.Kind)
 	require.Equal(t, filepath.Join(env.runRoot, svc.ID), svc.RunDir)
+	for name, want := range map[string]fs.FileMode{
+		env.runRoot: 0o700, svc.RunDir: 0o700, filepath.Join(svc.RunDir, "service.json"): 0o600,
+	} {
+		fi, err := os.Stat(name)
+		require.NoError(t, err)
+		require.Equal(t, want, fi.Mode().Perm(), "%s holds the recipe's environment", name)
+	}
 
 	rd, err := a.WaitReady(ctx, svc.ID)
 	require.NoError(t, err)
@@ -322,12 +329,14 @@ func (c *countingExec) Put(ctx context.Context, p string, r io.Reader, mode fs.F
 }
 
 // fakeCAdvisor writes a script that behaves like cAdvisor for the job:
-// it takes -port= and answers /healthz and /metrics.
+// it takes -port= and answers /healthz and /metrics. Each run writes its
+// arguments, one a line, to the file args beside the installed binary.
 func fakeCAdvisor(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "cadvisor")
 	script := `#!/bin/sh
+printf '%s\n' "$@" >"${0%/*}/args"
 port=
 for a in "$@"; do case $a in -port=*) port=${a#-port=} ;; esac; done
 www=$(mktemp -d)
@@ -383,6 +392,19 @@ service:
 	require.Equal(t, cport, rd.Service.CAdvisorPort)
 	require.Contains(t, httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", cport)),
 		"container_cpu_usage_seconds_total")
+
+	// Flags for nodes without Docker (BC-24): raw cgroups, a 10 s
+	// housekeeping, no labels, and the costly metric kinds left out; the
+	// filesystem usage the report shows ("disk") stays.
+	args, err := os.ReadFile(filepath.Join(filepath.Dir(remote), "args"))
+	require.NoError(t, err)
+	flags := strings.Split(strings.TrimSpace(string(args)), "\n")
+	require.Contains(t, flags, fmt.Sprintf("-port=%d", cport))
+	require.Contains(t, flags, "-housekeeping_interval=10s")
+	require.Contains(t, flags, "-docker_only=false")
+	require.Contains(t, flags, "-store_container_labels=false")
+	require.Contains(t, flags, "-disable_metrics=percpu,sched,tcp,udp,advtcp,hugetlb,"+
+		"referenced_memory,cpu_topology,cpuset,memory_numa,process,resctrl,perf_event")
 
 	// Stopping the job stops cAdvisor too.
 	require.NoError(t, s2.StopService(ctx, svc.ID))

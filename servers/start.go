@@ -241,10 +241,13 @@ func (s *Servers) prepareRunDir(ctx context.Context, p *plan, r *recipe.Recipe,
 	for _, f := range files {
 		dirs[path.Dir(path.Join(p.runDir, f.Name))] = true
 	}
-	mk := "mkdir -p"
+	// The run folder holds the recipe's environment (service.json) and
+	// whatever secrets its files carry: new folders are the user's alone.
+	mk := "umask 077 && mkdir -p"
 	for d := range dirs {
 		mk += " " + sshx.Quote(d)
 	}
+	mk += " && chmod 700 " + sshx.Quote(p.runDir)
 	if _, _, err := s.exec.Run(ctx, mk, nil); err != nil {
 		return fmt.Errorf("servers: create run folder %s: %w", p.runDir, err)
 	}
@@ -257,7 +260,7 @@ func (s *Servers) prepareRunDir(ctx context.Context, p *plan, r *recipe.Recipe,
 	if err != nil {
 		return fmt.Errorf("servers: %s: %w", p.id, err)
 	}
-	files = append([]File{{Name: serviceFile, Data: append(data, '\n')}}, files...)
+	files = append([]File{{Name: serviceFile, Data: append(data, '\n'), Mode: 0o600}}, files...)
 	for _, f := range files {
 		mode := f.Mode
 		if mode == 0 {
