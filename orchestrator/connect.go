@@ -128,6 +128,7 @@ func openExecutor(ctx context.Context, cfg *recipe.Config, base Config) (
 	if err != nil {
 		return nil, nil, err
 	}
+	sc.Passphrase, sc.KeyboardInteractive = base.Passphrase, base.KeyboardInteractive
 	if base.Logger != nil {
 		sc.Logger = base.Logger.With("component", "sshx")
 	}
@@ -151,12 +152,16 @@ func openScheduler(cfg *recipe.Config, exec sshx.Executor, base Config) slurm.Sc
 
 // SSHConfig turns the hpc section of a cluster config into an sshx.Config.
 // With SSHConfigHost, the alias is resolved from ~/.ssh/config first and the
-// fields set in hpc override what it says. Host keys are always checked,
+// fields set in hpc override what it says. The ssh-agent at $SSH_AUTH_SOCK
+// is used, limited to key_filename's key when that is set. Host keys are always checked,
 // against hpc.known_hosts when given: strictly, unless hpc.host_key_policy
 // is accept-new, or is empty and the ssh_config alias says
 // StrictHostKeyChecking accept-new (changed keys still fail).
 func SSHConfig(h recipe.HPC) (sshx.Config, error) {
-	var sc sshx.Config
+	// As OpenSSH does, the agent's keys are offered after the key file
+	// (only the key file's own, when one is named); an alias's
+	// IdentityAgent none turns the agent off.
+	sc := sshx.Config{UseAgent: true}
 	if h.SSHConfigHost != "" {
 		var err error
 		sc, err = sshx.ConfigFromSSHConfig(h.SSHConfigHost, "")

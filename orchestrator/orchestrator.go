@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/hpcorch/hpcorch/monitors"
 	"github.com/hpcorch/hpcorch/recipe"
 	"github.com/hpcorch/hpcorch/servers"
@@ -74,6 +76,18 @@ type Config struct {
 	// ReadyTimeout bounds StartBenchmarkSession's waits; 0 means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+
+	// Passphrase, when set, decrypts a passphrase-protected private key
+	// for the SSH connection OpenConfig makes; it is called once per
+	// encrypted key, with the key's path (see sshx.Config.Passphrase).
+	// Without it such keys are skipped and a failed login says why.
+	// New ignores it.
+	Passphrase func(keyPath string) ([]byte, error)
+
+	// KeyboardInteractive, when set, answers the login node's
+	// keyboard-interactive prompts (a one-time code) for the SSH
+	// connection OpenConfig makes, once per connection. New ignores it.
+	KeyboardInteractive ssh.KeyboardInteractiveChallenge
 
 	// Logger receives the orchestrator's records and is passed to the
 	// packages below it. nil discards them.

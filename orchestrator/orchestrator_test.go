@@ -134,6 +134,8 @@ func TestSSHConfig(t *testing.T) {
 	require.Equal(t, 2200, sc.ProxyJump.ProxyJump.Port)
 	require.Nil(t, sc.ProxyJump.ProxyJump.ProxyJump)
 	require.Equal(t, []string{"/k/known"}, sc.ProxyJump.KnownHostsFiles)
+	require.True(t, sc.UseAgent, "the agent is offered after the key file, as by OpenSSH")
+	require.True(t, sc.ProxyJump.UseAgent)
 }
 
 func TestSSHConfigFromAlias(t *testing.T) {
@@ -151,6 +153,13 @@ func TestSSHConfigFromAlias(t *testing.T) {
 	require.Equal(t, "override", sc.User, "the config's fields win over ssh_config")
 	require.Equal(t, []string{filepath.Join(home, ".ssh", "id_cluster")}, sc.IdentityFiles)
 	require.Equal(t, sshx.HostKeyStrict, sc.HostKeyPolicy)
+	require.True(t, sc.UseAgent)
+
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(
+		"Host cluster\n  HostName login.example.org\n  IdentityAgent none\n"), 0o600))
+	sc, err = SSHConfig(recipe.HPC{SSHConfigHost: "cluster"})
+	require.NoError(t, err)
+	require.False(t, sc.UseAgent, "IdentityAgent none")
 }
 
 func TestSSHConfigHostKeyPolicy(t *testing.T) {

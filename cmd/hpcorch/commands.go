@@ -79,7 +79,9 @@ func (c *cli) open(ctx context.Context) error {
 		}
 		return err
 	}
-	base := orchestrator.Config{Session: c.inv.session}
+	ask := ttyPrompter()
+	base := orchestrator.Config{Session: c.inv.session,
+		Passphrase: ask.passphrase, KeyboardInteractive: ask.challenge}
 	if c.inv.action == "install-cadvisor" && len(c.inv.args) == 1 {
 		base.CAdvisor.LocalPath = c.inv.args[0]
 	}
