@@ -58,6 +58,17 @@ func TestDryRunGolden(t *testing.T) {
 			// The script must at least parse.
 			out, err := exec.Command("bash", "-n", file).CombinedOutput()
 			require.NoError(t, err, "%s", out)
+
+			// A catalog service moves off a busy port (BC-22): two of them
+			// on one node, or two users', never collide. Monitors choose
+			// their command, and so their port, in package monitors.
+			if r.Service.IsMonitor() {
+				return
+			}
+			for _, p := range r.Service.Ports {
+				require.Contains(t, got, fmt.Sprintf("hpcorch_pick %d 1 ", p),
+					"%s hard-codes port %d: use ${HPCORCH_PORT}", name, p)
+			}
 		})
 	}
 }

@@ -311,7 +311,7 @@ hpcorch_status VERSION 1 ID "$HPCORCH_ID" NAME chroma JOB_ID "$HPCORCH_JOB" NODE
 
 # ports: the recipe's when free on this node, else free ones
 hpcorch_lock_ports
-hpcorch_pick 8000 0 || exit 1
+hpcorch_pick 8000 1 || exit 1
 HPCORCH_PORT_0=$HPCORCH_PICKED
 hpcorch_pick 8080 1 || exit 1
 HPCORCH_CADVISOR_PORT=$HPCORCH_PICKED
@@ -336,4 +336,4 @@ hpcorch_env HPCORCH_CADVISOR_PORT "$HPCORCH_CADVISOR_PORT"
 HPCORCH_IMAGE="${HOME}"/containers/chroma_latest.sif
 hpcorch_image "$HPCORCH_IMAGE" docker://chromadb/chroma:latest || exit 1
 mkdir -p "$HPCORCH_RUN_DIR/tmp" && export APPTAINER_TMPDIR="$HPCORCH_RUN_DIR/tmp"
-hpcorch_run apptainer exec "${HPCORCH_APPTAINER_ENV[@]}" "$HPCORCH_IMAGE" chroma run --host 0.0.0.0 --port 8000 --path "${HOME}"/chroma-data
+hpcorch_run apptainer exec "${HPCORCH_APPTAINER_ENV[@]}" "$HPCORCH_IMAGE" chroma run --host 0.0.0.0 --port "${HPCORCH_PORT}" --path "${HOME}"/chroma-data

@@ -313,7 +313,7 @@ hpcorch_status VERSION 1 ID "$HPCORCH_ID" NAME ollama JOB_ID "$HPCORCH_JOB" NODE
 
 # ports: the recipe's when free on this node, else free ones
 hpcorch_lock_ports
-hpcorch_pick 11434 0 || exit 1
+hpcorch_pick 11434 1 || exit 1
 HPCORCH_PORT_0=$HPCORCH_PICKED
 hpcorch_unlock_ports
 HPCORCH_PORT=$HPCORCH_PORT_0
@@ -323,7 +323,7 @@ hpcorch_status PORT "$HPCORCH_PORT" PORTS "$HPCORCH_PORT_0"
 hpcorch_status PHASE starting
 hpcorch_env HPCORCH_PORT_0 "$HPCORCH_PORT_0"
 hpcorch_env HPCORCH_PORT "$HPCORCH_PORT"
-hpcorch_env OLLAMA_HOST 0.0.0.0:11434
+hpcorch_env OLLAMA_HOST 0.0.0.0:"${HPCORCH_PORT}"
 hpcorch_env OLLAMA_MODELS "${HOME}"/.ollama/models
 HPCORCH_IMAGE="${HOME}"/containers/ollama_latest.sif
 hpcorch_image "$HPCORCH_IMAGE" docker://ollama/ollama:latest || exit 1

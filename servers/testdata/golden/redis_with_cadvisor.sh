@@ -311,7 +311,7 @@ hpcorch_status VERSION 1 ID "$HPCORCH_ID" NAME redis JOB_ID "$HPCORCH_JOB" NODE 
 
 # ports: the recipe's when free on this node, else free ones
 hpcorch_lock_ports
-hpcorch_pick 6379 0 || exit 1
+hpcorch_pick 6379 1 || exit 1
 HPCORCH_PORT_0=$HPCORCH_PICKED
 hpcorch_pick 8080 1 || exit 1
 HPCORCH_CADVISOR_PORT=$HPCORCH_PICKED
@@ -336,4 +336,4 @@ hpcorch_env HPCORCH_CADVISOR_PORT "$HPCORCH_CADVISOR_PORT"
 HPCORCH_IMAGE="${HOME}"/containers/redis_7.sif
 hpcorch_image "$HPCORCH_IMAGE" docker://redis:7 || exit 1
 mkdir -p "$HPCORCH_RUN_DIR/tmp" && export APPTAINER_TMPDIR="$HPCORCH_RUN_DIR/tmp"
-hpcorch_run apptainer exec "${HPCORCH_APPTAINER_ENV[@]}" "$HPCORCH_IMAGE" redis-server --port 6379 --bind 0.0.0.0 --protected-mode no
+hpcorch_run apptainer exec "${HPCORCH_APPTAINER_ENV[@]}" "$HPCORCH_IMAGE" redis-server --port "${HPCORCH_PORT}" --bind 0.0.0.0 --protected-mode no
