@@ -21,9 +21,11 @@ demo: cluster-up build
 	bash scripts/demo.sh
 
 ## test: every test: vet, the hermetic unit tests and the integration tests
-## against the throwaway cluster (brought up when it is not running).
+## against the throwaway cluster (brought up when it is not running), then,
+## alone, the tests that restart the cluster's daemons (tag disruptive).
 test: cluster-up vet
 	$(GO) test -race -count=1 -timeout 40m -p 2 -tags integration ./...
+	$(GO) test -race -count=1 -timeout 10m -tags 'integration disruptive' -run Disruptive ./...
 
 ## unit: the hermetic tests alone; no cluster needed.
 unit: vet
@@ -33,6 +35,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	$(GO) vet -tags 'integration disruptive' ./...
 
 ## bench: the benchmarks of bench/, as ratios against OpenSSH and raw SLURM.
 bench: cluster-up

@@ -4,6 +4,8 @@
 #   minicluster.sh up       start everything (idempotent: a second up is a no-op)
 #   minicluster.sh down     stop what up started and remove what it made
 #   minicluster.sh status   show each part's state
+#   minicluster.sh restart-slurmctld [SECONDS]
+#                           stop slurmctld, wait SECONDS (2), start it again
 #
 # What up starts, all as root, all on loopback or the bridge 10.77.0.0/24:
 #   munged; MariaDB + slurmdbd (for sacct); slurmctld; slurmd node1..node3,
@@ -557,6 +559,20 @@ cmd_down() {
 	log "down"
 }
 
+# restart-slurmctld [SECONDS]: stops slurmctld (it saves its state), leaves it
+# down SECONDS (default 2) and starts it again; for tests of a restart.
+cmd_restart_slurmctld() {
+	[ "$(id -u)" = 0 ] || die "run as root"
+	local down=${1:-2}
+	[[ $down =~ ^[0-9]+$ ]] || die "restart-slurmctld: SECONDS is a whole number, not $down"
+	alive "$BASE/run/slurmctld.pid" slurmctld || die "slurmctld is not running: make cluster-up"
+	stop "$BASE/run/slurmctld.pid" slurmctld
+	log "slurmctld stopped; starting it again in ${down}s"
+	sleep "$down"
+	start_slurm
+	log "slurmctld restarted"
+}
+
 cmd_status() {
 	local rc=0
 	check() { # NAME PIDFILE COMM
@@ -588,5 +604,6 @@ case ${1:-} in
 up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
-*) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+restart-slurmctld) cmd_restart_slurmctld "${2:-2}" ;;
+*) echo "usage: $0 up|down|status|restart-slurmctld [SECONDS]" >&2; exit 2 ;;
 esac
