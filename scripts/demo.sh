@@ -191,10 +191,11 @@ done
 cat tunnel.out
 
 step "Step 5: a request through the tunnel (Prometheus asks for its generated password)"
-PASSWORD=$(ssh -F "${E[HPCORCH_SSH_CONFIG]}" minicluster \
-	cat ".hpcorch/run/$PROM/password") || die "cannot read the monitor's password"
-show curl -s -u "hpcorch:***" "http://localhost:$TUNNEL_PORT/-/ready"
-answer=$(curl -sS --max-time 10 -u "hpcorch:$PASSWORD" "http://localhost:$TUNNEL_PORT/-/ready") ||
+printf '$ LOGIN=$(hpcorch --credentials %s)   # user:password, not shown\n' "$PROM"
+LOGIN=$(hpc_quiet --credentials "$PROM") || die "hpcorch --credentials $PROM failed"
+[[ $LOGIN == hpcorch:?* ]] || die "--credentials printed no hpcorch:PASSWORD line"
+show curl -s -u '$LOGIN' "http://localhost:$TUNNEL_PORT/-/ready"
+answer=$(curl -sS --max-time 10 -u "$LOGIN" "http://localhost:$TUNNEL_PORT/-/ready") ||
 	die "no answer through the tunnel"
 printf '%s\n' "$answer"
 grep -q "Ready" <<<"$answer" || die "Prometheus is not ready through the tunnel"

@@ -276,6 +276,11 @@ metrics_dir: %s
 	require.Regexp(t, `^http://`+node3+`:\d+$`, endpoint)
 	promPort := endpoint[strings.LastIndex(endpoint, ":")+1:]
 
+	r := b.run("--credentials", svc1)
+	require.Equal(t, exitFail, r.code, "a service has no monitor login")
+	require.Contains(t, r.stderr, svc1)
+	require.Empty(t, r.stdout)
+
 	// Step 4: the tunnel, held by a running hpcorch.
 	tunnelToPrometheus(t, b, c, prom, node3, promPort)
 
@@ -312,7 +317,7 @@ metrics_dir: %s
 		return b.ok("--status") == "Services:\n   (none)\n"
 	}, time.Minute, time.Second)
 
-	r := b.run("--query-metrics", prom, "up")
+	r = b.run("--query-metrics", prom, "up")
 	require.Equal(t, exitFail, r.code)
 	require.Equal(t, 1, strings.Count(r.stderr, "\n"), r.stderr)
 	require.Contains(t, r.stderr, "hpcorch: monitors: ")
@@ -366,10 +371,12 @@ func tunnelToPrometheus(t *testing.T, b *bin, c *clustertest.Cluster, prom, node
 		c.SSHPort, c.KnownHosts))
 	require.Contains(t, text, "Then access the service at: http://localhost:"+local+"\n")
 	pwFile := c.Home + "/.hpcorch/run/" + prom + "/password"
-	require.Contains(t, text, "user hpcorch, password in "+pwFile)
+	require.Contains(t, text, "user hpcorch, password in "+pwFile+
+		" on the cluster (hpcorch --credentials "+prom+" prints both).")
 
 	pw, err := os.ReadFile(pwFile)
 	require.NoError(t, err)
+	require.Equal(t, "hpcorch:"+strings.TrimSpace(string(pw))+"\n", b.ok("--credentials", prom))
 	url := "http://localhost:" + local + "/-/ready"
 	require.Equal(t, http.StatusUnauthorized, get(t, url, ""))
 	require.Equal(t, http.StatusOK, get(t, url, strings.TrimSpace(string(pw))))

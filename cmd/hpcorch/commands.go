@@ -56,6 +56,8 @@ func (c *cli) run(ctx context.Context) error {
 		return c.listMetrics(ctx, c.inv.args[0])
 	case "service-endpoint":
 		return c.endpoint(ctx, c.inv.args[0])
+	case "credentials":
+		return c.credentials(ctx, c.inv.args[0])
 	case "report":
 		return c.report(ctx, c.inv.args[0], c.inv.args[1])
 	case "collect-metrics":
@@ -427,6 +429,20 @@ func (c *cli) endpoint(ctx context.Context, id string) error {
 		return c.printJSON(map[string]string{"id": id, "endpoint": ep})
 	}
 	fmt.Fprintln(c.stdout, ep)
+	return nil
+}
+
+// credentials prints the login a monitor's Prometheus asks for, on
+// request only: nothing else the CLI prints holds the password.
+func (c *cli) credentials(ctx context.Context, id string) error {
+	user, pw, err := c.o.Monitors.Credentials(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.inv.json {
+		return c.printJSON(map[string]string{"id": id, "user": user, "password": pw})
+	}
+	fmt.Fprintf(c.stdout, "%s:%s\n", user, pw)
 	return nil
 }
 

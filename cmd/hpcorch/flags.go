@@ -51,6 +51,9 @@ var specs = []flagSpec{
 		help: "list the metric names monitor ID has"},
 	{name: "service-endpoint", min: 1, max: 1, action: true, values: "ID",
 		help: "print the service's http://node:port"},
+	{name: "credentials", min: 1, max: 1, action: true, values: "ID",
+		help: "print monitor ID's login as USER:PASSWORD, for curl -u or a browser " +
+			"through --create-tunnel (a secret: keep it out of logs)"},
 	{name: "list-recipes", action: true,
 		help: "list the recipes of the built-in catalog"},
 	{name: "report", min: 2, max: 2, action: true, values: "ID FILE",

@@ -65,7 +65,8 @@ func (c *cli) createTunnel(ctx context.Context) error {
 	}
 	if svc.Kind == servers.KindMonitor && svc.RunDir != "" {
 		box.Login = fmt.Sprintf("Prometheus asks for a login: user %s, password in %s "+
-			"on the cluster.", monitors.User, svc.RunDir+"/password")
+			"on the cluster (hpcorch --credentials %s prints both).",
+			monitors.User, svc.RunDir+"/password", svc.ID)
 	}
 	if c.inv.json {
 		out := tunnelOut{ID: svc.ID, Remote: box.Remote, LocalPort: box.LocalPort,
