@@ -150,6 +150,12 @@ setup_user() {
 	install -d -m 700 -o "$CLUSTER_USER" -g "$CLUSTER_USER" "$home/.ssh"
 	install -m 600 -o "$CLUSTER_USER" -g "$CLUSTER_USER" "$BASE/ssh/id_ed25519.pub" \
 		"$home/.ssh/authorized_keys"
+
+	# What the catalog's mini_http_bare serves: a folder of its own, never
+	# the home folder with its keys and monitor passwords.
+	install -d -m 755 -o "$CLUSTER_USER" -g "$CLUSTER_USER" "$home/www"
+	echo "hello from the throwaway cluster" >"$home/www/index.html"
+	chown "$CLUSTER_USER:" "$home/www/index.html"
 }
 
 # ---------------------------------------------------------------- munge

@@ -31,6 +31,16 @@ func TestMiniRecipesMatchCluster(t *testing.T) {
 	}
 	require.FileExists(t, "/bin/busybox")
 
+	// mini_http_bare serves a folder of its own, never the home folder
+	// (its keys, the monitors' passwords) to whoever reaches the node.
+	bare, err := Load("mini_http_bare")
+	require.NoError(t, err)
+	served := bare.Service.Args[len(bare.Service.Args)-1]
+	require.Equal(t, "$HOME/www", served)
+	require.FileExists(t, filepath.Join(env.Home, "www", "index.html"))
+	require.NoDirExists(t, filepath.Join(env.Home, "www", ".ssh"))
+	require.NoDirExists(t, filepath.Join(env.Home, "www", ".hpcorch"))
+
 	prom, err := Load("mini_prometheus")
 	require.NoError(t, err)
 	require.Equal(t, filepath.Base(env.PrometheusBin), prom.Service.Program())

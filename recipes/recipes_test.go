@@ -90,7 +90,7 @@ func TestCatalogMiniCluster(t *testing.T) {
 	s := bare.Service
 	require.Equal(t, recipe.KindBare, s.Kind())
 	require.Equal(t, "busybox", s.Program())
-	require.Equal(t, []string{"httpd", "-f", "-p", "${HPCORCH_PORT}", "-h", "$HOME"}, s.Args)
+	require.Equal(t, []string{"httpd", "-f", "-p", "${HPCORCH_PORT}", "-h", "$HOME/www"}, s.Args)
 	require.True(t, s.EnableCAdvisor)
 	require.Equal(t, []recipe.Port{18080}, s.Ports)
 	require.Equal(t, recipe.CheckHTTP, s.HealthCheck.EffectiveType())

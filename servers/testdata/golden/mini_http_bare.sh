@@ -333,4 +333,4 @@ hpcorch_status PHASE starting
 hpcorch_env HPCORCH_PORT_0 "$HPCORCH_PORT_0"
 hpcorch_env HPCORCH_PORT "$HPCORCH_PORT"
 hpcorch_env HPCORCH_CADVISOR_PORT "$HPCORCH_CADVISOR_PORT"
-hpcorch_run busybox httpd -f -p "${HPCORCH_PORT}" -h "${HOME}"
+hpcorch_run busybox httpd -f -p "${HPCORCH_PORT}" -h "${HOME}"/www
