@@ -34,6 +34,12 @@ var (
 	// its whole timeout.
 	ErrCheckTimeout = errors.New("servers: readiness check timed out")
 
+	// ErrCheckRefused reports a readiness check that can never pass, such
+	// as a probe through a login node that forwards no TCP connections
+	// (sshx.ErrForwardingDisabled, which the error also wraps); WaitReady
+	// returns it at once instead of trying until its timeout.
+	ErrCheckRefused = errors.New("servers: readiness check cannot pass")
+
 	// ErrPortInUse reports a service whose log says its port was taken
 	// ("address already in use"), as happens to a recipe that hard-codes a
 	// port another job holds on the node (BC-22).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hpcorch/hpcorch/recipe"
 	"github.com/hpcorch/hpcorch/slurm"
+	"github.com/hpcorch/hpcorch/sshx"
 )
 
 // Phase is a step of WaitReady.
@@ -70,7 +71,10 @@ func (s *Servers) WaitReady(ctx context.Context, id string, checks ...Check) (*R
 	if len(checks) == 0 {
 		checks = s.recipeChecks(ctx, w.obs.svc.ID)
 	}
-	portTimeout := recipe.DefaultHealthTimeout
+	// The checks' own time bounds the wait for the port too, so that a
+	// recipe's health_check timeout holds from the moment the job runs;
+	// with no check, or none that says, it is DefaultHealthTimeout.
+	var portTimeout time.Duration
 	for _, c := range checks {
 		portTimeout = max(portTimeout, c.Timeout)
 	}
@@ -251,6 +255,10 @@ func (w *waiter) run(ctx context.Context, c Check) error {
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if errors.Is(err, sshx.ErrForwardingDisabled) {
+			// No later try can pass: the login node forwards nothing.
+			return w.fail(ctx, fmt.Errorf("%w: %s: %w", ErrCheckRefused, c.Name, err))
 		}
 		if ctx.Err() != nil {
 			return w.fail(ctx, lastTry(ctx.Err(), c.Name, lastReason(last, err), tries))

@@ -2,6 +2,8 @@ package servers
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcorch/hpcorch/slurm"
+	"github.com/hpcorch/hpcorch/sshx"
 )
 
 // TestLocalEndedCommandNotFound: a service whose command does not exist
@@ -134,4 +137,63 @@ func TestLocalCheckTimeoutReason(t *testing.T) {
 	_, err = s.WaitReady(short, svc.ID, HTTPCheck(0, "/index.html", 0, "nope-never"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Contains(t, err.Error(), `the response does not contain "nope-never"`)
+}
+
+// TestLocalPortWaitTakesRecipeTimeout: a service that never opens its port
+// fails WaitReady after its recipe's health_check timeout, not after
+// DefaultHealthTimeout.
+func TestLocalPortWaitTakesRecipeTimeout(t *testing.T) {
+	env := newLocalEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	s := env.servers(Options{})
+	svc, err := s.StartService(ctx, decode(t, fmt.Sprintf(`
+service:
+  name: silent
+  command: sleep
+  args: ["600"]
+  ports: [%d]
+  health_check: {type: http, path: /, timeout: 2s, interval: 1s}
+`, freePort(t))))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.StopService(context.Background(), svc.ID) })
+
+	start := time.Now()
+	_, err = s.WaitReady(ctx, svc.ID)
+	require.ErrorIs(t, err, ErrCheckTimeout)
+	var re *ReadyError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, PhasePort, re.Phase)
+	require.Contains(t, err.Error(), "timed out after 2s: port ")
+	require.Less(t, time.Since(start), 30*time.Second)
+}
+
+// noForwarding is a login node that forwards no TCP connections.
+type noForwarding struct{ *sshx.Local }
+
+func (noForwarding) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return nil, fmt.Errorf("%w: dial %s: administratively prohibited", sshx.ErrForwardingDisabled,
+		addr)
+}
+
+// TestLocalForwardingRefusedFailsAtOnce: when the Executor can never dial
+// (AllowTcpForwarding no), WaitReady says so at once instead of trying
+// until its timeout.
+func TestLocalForwardingRefusedFailsAtOnce(t *testing.T) {
+	env := newLocalEnv(t)
+	ctx := ctxFor(t, time.Minute)
+	sched := slurm.NewLocal(slurm.LocalOptions{StateDir: env.stateDir, KillWait: 2 * time.Second})
+	t.Cleanup(func() { _ = sched.Close() })
+	s := New(noForwarding{&sshx.Local{}}, sched, Options{RunRoot: env.runRoot})
+	svc, err := s.StartService(ctx, httpRecipe(t, "nofwd", freePort(t), wwwDir(t)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.StopService(context.Background(), svc.ID) })
+
+	start := time.Now()
+	_, err = s.WaitReady(ctx, svc.ID)
+	require.ErrorIs(t, err, ErrCheckRefused)
+	require.ErrorIs(t, err, sshx.ErrForwardingDisabled)
+	var re *ReadyError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, PhasePort, re.Phase)
+	require.Less(t, time.Since(start), 20*time.Second, "no retries until the 30s timeout")
 }
