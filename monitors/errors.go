@@ -49,6 +49,11 @@ var (
 	// ErrTargetNotFound reports that RemoveTarget matched no target.
 	ErrTargetNotFound = errors.New("monitors: no such target")
 
+	// ErrNoCAdvisor reports a service_id target whose service has reported
+	// no cAdvisor port: its recipe does not enable cAdvisor, cAdvisor did
+	// not start, or the job has not started it yet.
+	ErrNoCAdvisor = errors.New("monitors: target service runs no cAdvisor")
+
 	// ErrTargetExists reports that AddTarget was given a target the
 	// monitor already scrapes.
 	ErrTargetExists = errors.New("monitors: target already scraped")

@@ -120,10 +120,10 @@ func (m *Monitors) resolveTargets(ctx context.Context, rec *record, ts []recipe.
 	dryRun bool) (notes []string, err error) {
 	for _, t := range ts {
 		st, err := m.resolve(ctx, t)
-		if dryRun && errors.Is(err, servers.ErrNotRunning) {
+		if dryRun && (errors.Is(err, servers.ErrNotRunning) || errors.Is(err, ErrNoCAdvisor)) {
 			st.Host, st.ServiceID = t.ServiceID, t.ServiceID
-			notes = append(notes, fmt.Sprintf("target service %s is not running yet: "+
-				"shown with its ID as host; StartMonitor needs it running", t.ServiceID))
+			notes = append(notes, fmt.Sprintf("target service %s has no running cAdvisor "+
+				"yet: shown with its ID as host; StartMonitor needs it ready", t.ServiceID))
 			err = nil
 		}
 		if err != nil {
@@ -166,13 +166,19 @@ func (m *Monitors) resolve(ctx context.Context, t recipe.Target) (scrapeTarget, 
 			t.ServiceID, svc.State, servers.ErrNotRunning)
 	}
 
+	if svc.CAdvisorPort == 0 {
+		// Whatever answers on the default port belongs to another job.
+		return st, fmt.Errorf("monitors: target service %s reports no cAdvisor: its "+
+			"recipe needs enable_cadvisor: true, and it must be ready (servers.WaitReady; "+
+			"hpcorch --logs %[1]s tells why cAdvisor did not start); or give host and port: %w",
+			t.ServiceID, ErrNoCAdvisor)
+	}
+
 	st.ServiceID = svc.ID
 	st.JobID = svc.JobID
 	st.Host = svc.Node
 	st.Cgroup = svc.CgroupID
-	if svc.CAdvisorPort != 0 {
-		st.Port = svc.CAdvisorPort
-	}
+	st.Port = svc.CAdvisorPort
 	return st, nil
 }
 

@@ -54,7 +54,23 @@ func twoServices(b *fakeBackend) {
 		State: slurm.StateRunning, Node: "node1", Nodes: []string{"node1"}, CAdvisorPort: 8089,
 		CgroupID: "/slurm_node1/uid_2001/job_41"})
 	b.add(servers.Service{ID: "ollama_5e6f7a8b", JobID: "43", Kind: servers.KindService,
-		State: slurm.StateRunning, Node: "node2", Nodes: []string{"node2"}})
+		State: slurm.StateRunning, Node: "node2", Nodes: []string{"node2"}, CAdvisorPort: 8080})
+}
+
+// TestStartMonitorTargetWithoutCAdvisor: a service_id target whose service
+// reports no cAdvisor is refused, and nothing is submitted, rather than
+// scraping whatever another job runs on the default port of its node.
+func TestStartMonitorTargetWithoutCAdvisor(t *testing.T) {
+	b := newFakeBackend(t)
+	twoServices(b)
+	b.set("ollama_5e6f7a8b", func(s *servers.Service) { s.CAdvisorPort = 0 })
+	m := newTestMonitors(t, b)
+
+	_, err := m.StartMonitor(ctxT(t), monitorRecipe(t, twoTargets))
+	require.ErrorIs(t, err, ErrNoCAdvisor)
+	assert.Contains(t, err.Error(), "target service ollama_5e6f7a8b reports no cAdvisor")
+	assert.Contains(t, err.Error(), "enable_cadvisor: true")
+	assert.Empty(t, b.started, "no job for a monitor that cannot scrape its target")
 }
 
 func TestStartMonitor(t *testing.T) {
@@ -93,7 +109,7 @@ func TestStartMonitor(t *testing.T) {
 	assert.Equal(t, scrapeTarget{Job: "redis-cadvisor", ServiceID: "redis_1a2b3c4d", JobID: "41",
 		Host: "node1", Port: 8089, Cgroup: "/slurm_node1/uid_2001/job_41"}, rec.Jobs[0].Targets[0],
 		"the reported cAdvisor port wins over the recipe's")
-	assert.Equal(t, 8080, rec.Jobs[1].Targets[0].Port, "no reported port: the target's (default)")
+	assert.Equal(t, 8080, rec.Jobs[1].Targets[0].Port, "the reported cAdvisor port")
 	assert.Equal(t, "node2", rec.Jobs[1].Targets[0].Host)
 	assert.Equal(t, scrapeTarget{Job: "specific-node", Host: "node3", Port: 9100},
 		rec.Jobs[2].Targets[0])
@@ -309,7 +325,7 @@ func TestDryRun(t *testing.T) {
 	out, err = m.DryRun(ctxT(t), monitorRecipe(t, twoTargets))
 	require.NoError(t, err)
 	require.Len(t, out.Notes, 1)
-	assert.Contains(t, out.Notes[0], "ollama_5e6f7a8b is not running yet")
+	assert.Contains(t, out.Notes[0], "ollama_5e6f7a8b has no running cAdvisor yet")
 
 	unknown := strings.Replace(twoTargets, "redis_1a2b3c4d", "redis_ffffffff", 1)
 	_, err = m.DryRun(ctxT(t), monitorRecipe(t, unknown))
