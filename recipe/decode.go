@@ -30,6 +30,9 @@ func Load(path string) (*Recipe, error) {
 		return nil, fmt.Errorf("recipe: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("recipe: %s is a folder, not a recipe file", path)
+	}
 	return Decode(f, path)
 }
 

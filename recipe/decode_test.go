@@ -419,6 +419,9 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load("testdata/nope.yaml")
 	require.ErrorContains(t, err, "recipe: open testdata/nope.yaml")
 	require.Empty(t, FieldErrors(err))
+
+	_, err = Load("testdata")
+	require.EqualError(t, err, "recipe: testdata is a folder, not a recipe file")
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/hpcorch/hpcorch/orchestrator"
 	"github.com/hpcorch/hpcorch/recipes"
+	"github.com/hpcorch/hpcorch/servers"
 	"github.com/hpcorch/hpcorch/slurm"
 )
 
@@ -531,7 +533,20 @@ Prometheus asks for a login: user hpcorch, password in /h/p on the cluster.
 
 func TestOneLine(t *testing.T) {
 	require.Equal(t, "a", oneLine(fmt.Errorf("a")))
-	require.Equal(t, "a (more with --logs ID)", oneLine(fmt.Errorf("a\nlog line")))
+	require.Equal(t, "a", oneLine(fmt.Errorf("a\nlog line")))
+}
+
+func TestMessage(t *testing.T) {
+	require.Equal(t, "a", message(fmt.Errorf("a")))
+	joined := errors.Join(errors.New("f.yaml:1:1: name: unknown key"),
+		errors.New("f.yaml:2:1: command: unknown key"))
+	require.Equal(t, joined.Error(), message(joined), "every error of a recipe")
+
+	re := &servers.ReadyError{ID: "web_1a2b3c4d", JobID: "7", Err: servers.ErrJobEnded,
+		Log: "line 1\nline 2"}
+	got := message(fmt.Errorf("wait: %w", re))
+	require.NotContains(t, got, "\n")
+	require.True(t, strings.HasSuffix(got, " (more with hpcorch --logs web_1a2b3c4d)"), got)
 }
 
 // TestSessionFromEnvironment: HPCORCH_SESSION scopes every command like

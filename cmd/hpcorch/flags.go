@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hpcorch/hpcorch/recipe"
 )
 
 // errHelp is returned by parse for -h and --help.
@@ -280,37 +282,15 @@ func (inv *invocation) tunnelPorts() (local, remote int) {
 	return local, remote
 }
 
-// suggest returns ` (did you mean --x?)` for a near miss, or "".
+// suggest returns ` (did you mean --x?)` for a near miss, or "", by the
+// rules recipe keys are suggested by.
 func suggest(name string) string {
-	best, bestD := "", 3
-	for _, s := range specs {
-		if d := distance(name, s.name); d < bestD {
-			best, bestD = s.name, d
-		}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.name
 	}
-	if best == "" {
-		return ""
+	if best := recipe.Suggest(name, names); best != "" {
+		return " (did you mean --" + best + "?)"
 	}
-	return " (did you mean --" + best + "?)"
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return ""
 }

@@ -137,6 +137,11 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestSuggestOnlyNearMisses(t *testing.T) {
+	require.Equal(t, "", suggest("bogus"), "two edits from --logs is no near miss")
+	require.Equal(t, " (did you mean --status?)", suggest("stauts"))
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -150,6 +155,9 @@ func TestParseErrors(t *testing.T) {
 		{"unknown flag with suggestion", []string{"--stauts"},
 			"unknown flag --stauts (did you mean --status?)"},
 		{"unknown flag far from any", []string{"--frobnicate"}, "unknown flag --frobnicate"},
+		{"short unknown flag, no guess", []string{"--bogus"}, "unknown flag --bogus"},
+		{"underscores for dashes", []string{"--stop_service", "x"},
+			"unknown flag --stop_service (did you mean --stop-service?)"},
 		{"stray word", []string{"--status", "extra"}, `unexpected argument "extra"`},
 		{"single dash", []string{"-status"}, `unexpected argument "-status"`},
 		{"missing recipe", []string{"--recipe"}, "--recipe needs FILE"},

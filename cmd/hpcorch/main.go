@@ -12,8 +12,9 @@
 // github.com/hpcorch/hpcorch/recipe for its format.
 //
 // Results go to standard output (as JSON with --json); progress lines and
-// errors go to standard error. Errors are one line, and the exit status is 1
-// when an action failed and 2 for a command line that does not parse.
+// errors go to standard error, one line each, "hpcorch: " first (a recipe
+// with several faults gets a line for each). The exit status is 1 when an
+// action failed and 2 for a command line that does not parse.
 package main
 
 import (
@@ -25,6 +26,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/hpcorch/hpcorch/servers"
 )
 
 // SessionEnv names the environment variable that gives --session its
@@ -63,19 +66,34 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	}
 	c := &cli{inv: inv, stdout: stdout, stderr: stderr, progressTTY: isTerminal(stderr)}
 	if err := c.run(ctx); err != nil {
-		fmt.Fprintf(stderr, "hpcorch: %s\n", oneLine(err))
+		for _, line := range strings.Split(message(err), "\n") {
+			fmt.Fprintf(stderr, "hpcorch: %s\n", line)
+		}
 		return exitFail
 	}
 	return exitOK
 }
 
-// oneLine is the first line of err's message: errors that carry a job's
-// log (servers.ReadyError) keep it on later lines.
-func oneLine(err error) string {
-	msg, _, more := strings.Cut(err.Error(), "\n")
-	if more {
-		msg += " (more with --logs ID)"
+// message is what the CLI prints for err. A readiness failure
+// (servers.ReadyError) is its first line, the job's log being a --logs
+// away; any other error keeps all its lines, each one error of several
+// joined (every field error of a recipe, say).
+func message(err error) string {
+	var re *servers.ReadyError
+	if errors.As(err, &re) {
+		first, _, more := strings.Cut(err.Error(), "\n")
+		if more {
+			first += " (more with hpcorch --logs " + re.ID + ")"
+		}
+		return first
 	}
+	return strings.TrimRight(err.Error(), "\n")
+}
+
+// oneLine is the first line of err's message, for a line of its own (a
+// tunnel event).
+func oneLine(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
 	return msg
 }
 
