@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,8 @@ func (c *cli) createTunnel(ctx context.Context) error {
 	}
 	if remote < 0 {
 		remote = svc.Port
+	} else if w := foreignPort(svc, remote); w != "" {
+		fmt.Fprintln(c.stderr, "hpcorch: warning: "+w)
 	}
 	if local < 0 {
 		local = remote // the reference's default: the same port on both ends
@@ -257,4 +260,27 @@ func (b tunnelBox) write(w io.Writer) {
 		fmt.Fprintln(w, b.Login)
 	}
 	fmt.Fprintln(w, rule)
+}
+
+// foreignPort says, when port is none of the ports svc's job bound (its
+// service's or its cAdvisor's), that a tunnel to it reaches whatever else
+// listens there, such as another job's service given the port this one's
+// recipe asked for; "" otherwise.
+func foreignPort(svc *servers.Service, port int) string {
+	if port == svc.CAdvisorPort || slices.Contains(svc.Ports, port) || port == svc.Port {
+		return ""
+	}
+	own := make([]string, 0, len(svc.Ports)+1)
+	for _, p := range svc.Ports {
+		own = append(own, strconv.Itoa(p))
+	}
+	if svc.CAdvisorPort != 0 {
+		own = append(own, strconv.Itoa(svc.CAdvisorPort)+" (cAdvisor)")
+	}
+	if len(own) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d is not a port of %s, which bound %s on %s: the tunnel reaches "+
+		"whatever listens on %s:%d (leave REMOTE out for the service's own port)",
+		port, svc.ID, strings.Join(own, ", "), svc.Node, svc.Node, port)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hpcorch/hpcorch/servers"
 	"github.com/hpcorch/hpcorch/slurm"
 )
 
@@ -79,4 +80,16 @@ func TestTunnelEndsWithJob(t *testing.T) {
 	require.Contains(t, errb.String(), "hpcorch: service "+id+" ended (CANCELLED); "+
 		"closing the tunnel\n")
 	require.NotContains(t, errb.String(), "Tunnel closed.")
+}
+
+func TestForeignPort(t *testing.T) {
+	svc := &servers.Service{ID: "prometheus_2f4e7292", Node: "node2", Port: 9091,
+		Ports: []int{9091}, CAdvisorPort: 8081}
+	require.Empty(t, foreignPort(svc, 9091))
+	require.Empty(t, foreignPort(svc, 8081), "its cAdvisor")
+	require.Equal(t, "9090 is not a port of prometheus_2f4e7292, which bound 9091, 8081 "+
+		"(cAdvisor) on node2: the tunnel reaches whatever listens on node2:9090 (leave "+
+		"REMOTE out for the service's own port)", foreignPort(svc, 9090))
+	require.Empty(t, foreignPort(&servers.Service{ID: "x_1", Node: "n"}, 5000),
+		"no ports known: nothing to compare with")
 }
