@@ -8,6 +8,8 @@ export GOFLAGS ?= -mod=mod
 GO ?= go
 BIN := bin/hpcorch
 CLUSTER := bash cluster/minicluster.sh
+# The packages with tests of tag disruptive, which restart cluster daemons.
+DISRUPTIVE := ./slurm/
 
 .PHONY: all build demo test unit integration vet bench cluster-up cluster-down cluster-status clean
 
@@ -25,7 +27,7 @@ demo: cluster-up build
 ## alone, the tests that restart the cluster's daemons (tag disruptive).
 test: cluster-up vet
 	$(GO) test -race -count=1 -timeout 40m -p 2 -tags integration ./...
-	$(GO) test -race -count=1 -timeout 10m -tags 'integration disruptive' -run Disruptive ./...
+	$(GO) test -race -count=1 -timeout 10m -tags 'integration disruptive' -run Disruptive $(DISRUPTIVE)
 
 ## unit: the hermetic tests alone; no cluster needed.
 unit: vet

@@ -95,12 +95,19 @@ func (s *Servers) InstallCAdvisor(ctx context.Context) (string, error) {
 	return dst, nil
 }
 
+// errLocalCAdvisor says which setting names the local binary that err
+// could not read.
+func errLocalCAdvisor(err error) error {
+	return fmt.Errorf("servers: the cAdvisor binary to upload (CAdvisorSource.LocalPath, "+
+		"cadvisor.local_path of a config): %w", err)
+}
+
 // uploadCAdvisor uploads the local binary to dst unless dst already has
 // its checksum.
 func (s *Servers) uploadCAdvisor(ctx context.Context, local, dst string) error {
 	want, err := fileSHA256(local)
 	if err != nil {
-		return fmt.Errorf("servers: cAdvisor binary: %w", err)
+		return errLocalCAdvisor(err)
 	}
 	got, err := s.remoteSHA256(ctx, dst)
 	if err != nil {
@@ -116,7 +123,7 @@ func (s *Servers) uploadCAdvisor(ctx context.Context, local, dst string) error {
 	}
 	f, err := os.Open(local)
 	if err != nil {
-		return fmt.Errorf("servers: cAdvisor binary: %w", err)
+		return errLocalCAdvisor(err)
 	}
 	defer f.Close()
 	tmp := dst + ".upload." + s.newID()
