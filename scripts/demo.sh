@@ -194,7 +194,7 @@ step "Step 5: a request through the tunnel (Prometheus asks for its generated pa
 printf '$ LOGIN=$(hpcorch --credentials %s)   # user:password, not shown\n' "$PROM"
 LOGIN=$(hpc_quiet --credentials "$PROM") || die "hpcorch --credentials $PROM failed"
 [[ $LOGIN == hpcorch:?* ]] || die "--credentials printed no hpcorch:PASSWORD line"
-show curl -s -u '$LOGIN' "http://localhost:$TUNNEL_PORT/-/ready"
+printf '$ curl -s -u "$LOGIN" %s\n' "http://localhost:$TUNNEL_PORT/-/ready"
 answer=$(curl -sS --max-time 10 -u "$LOGIN" "http://localhost:$TUNNEL_PORT/-/ready") ||
 	die "no answer through the tunnel"
 printf '%s\n' "$answer"
