@@ -62,10 +62,10 @@ type SessionStatus struct {
 
 // SystemStatus reports the connection, the active services and monitors of
 // every session (of Config.Session, when set), and the sessions they belong
-// to, with one scheduler round
-// (one squeue on SLURM) and one command that reads their status files. When
-// the round fails, the status returned holds the Connection with its
-// Error, together with the error.
+// to, with one scheduler round (one squeue on SLURM) shared by both lists,
+// and a command for each list that reads its status files. When the round
+// fails, the status returned holds the Connection with its Error, together
+// with the error.
 func (o *Orchestrator) SystemStatus(ctx context.Context) (*SystemStatus, error) {
 	if err := o.checkOpen(); err != nil {
 		return nil, err

@@ -39,6 +39,10 @@ type localEnv struct {
 func newLocalEnv(t *testing.T) *localEnv {
 	t.Helper()
 	if _, err := os.Stat("/usr/bin/busybox"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("busybox is needed to serve HTTP in local jobs: make cluster-up " +
+				"installs busybox-static")
+		}
 		t.Skip("busybox is needed to serve HTTP in local jobs")
 	}
 	dir := t.TempDir()
