@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"regexp"
 	"strings"
 )
@@ -192,6 +193,7 @@ func (c *Container) validate(v *validator, path string, hasImage bool) {
 	}
 
 	dests := map[string]int{}
+	binds := map[int]Bind{}
 	for i, b := range c.BindMounts {
 		bp := fmt.Sprintf("%s.bind_mounts[%d]", path, i)
 		pb, err := ParseBind(b)
@@ -205,7 +207,27 @@ func (c *Container) validate(v *validator, path string, hasImage bool) {
 			continue
 		}
 		dests[pb.Dest] = i
+		binds[i] = pb
 	}
+	for i, b := range binds {
+		for j, parent := range binds {
+			if i != j && covers(parent, b) {
+				v.fail(fmt.Sprintf("%s.bind_mounts[%d]", path, i), errorf(ErrInvalid,
+					"bind %q is inside bind_mounts[%d] (%q) already: leave it out",
+					c.BindMounts[i], j, c.BindMounts[j]))
+			}
+		}
+	}
+}
+
+// covers reports whether bind b adds nothing to parent: its destination
+// lies inside parent's, and its source is what parent already shows there,
+// with the same options. Apptainer warns about such binds, and some of its
+// versions fail on them.
+func covers(parent, b Bind) bool {
+	rel, ok := strings.CutPrefix(b.Dest, strings.TrimSuffix(parent.Dest, "/")+"/")
+	return ok && rel != "" && b.Options == parent.Options &&
+		path.Clean(b.Source) == path.Join(parent.Source, rel)
 }
 
 // checkPath checks a path on the cluster: no spaces at the ends, no

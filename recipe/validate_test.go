@@ -45,6 +45,16 @@ func TestValidateInCode(t *testing.T) {
 			s.Container = &Container{ImagePath: "/a.sif",
 				BindMounts: []string{"/a:/data", "/b:/data:ro"}}
 		}, "service.container.bind_mounts[1]", ErrInvalid, "already bound by bind_mounts[0]"},
+		{"bind inside another, same files", func(s *Service) {
+			s.Container = &Container{ImagePath: "/a.sif",
+				BindMounts: []string{"/apps/x:/opt/x", "/apps:/opt"}}
+		}, "service.container.bind_mounts[0]", ErrInvalid,
+			`bind "/apps/x:/opt/x" is inside bind_mounts[1] ("/apps:/opt") already`},
+		{"bind inside another, other files", func(s *Service) {
+			s.Container = &Container{ImagePath: "/a.sif",
+				BindMounts: []string{"/apps:/opt", "/scratch/x:/opt/x", "/apps/x:/opt/x2",
+					"/apps/y:/opt/y:ro", "/optimal:/optimal"}}
+		}, "", nil, ""},
 		{"image path spaces", func(s *Service) { s.ContainerImage = " a.sif" },
 			"service.container_image", ErrInvalid, ""},
 		{"cadvisor port", func(s *Service) { s.CAdvisorPort = 70000 },

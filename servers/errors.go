@@ -3,6 +3,7 @@ package servers
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,10 @@ var (
 	// (UploadImage).
 	ErrRegistryUnreachable = errors.New("servers: container registry unreachable")
 
+	// ErrBindDestination reports a bind mount whose destination the
+	// image lacks (BC-20); the error is a *BindError naming it.
+	ErrBindDestination = errors.New("servers: bind destination missing in the container")
+
 	// ErrImageNotFound reports an image the registry does not have.
 	ErrImageNotFound = errors.New("servers: container image not found in the registry")
 )
@@ -72,8 +77,33 @@ var logClasses = []struct {
 		[]string{"fatal:", "hpcorch: cannot build"}},
 }
 
+// BindError reports a bind mount Apptainer could not make because its
+// destination does not exist in the image (and the image is read-only, as
+// SIF files are). It matches ErrBindDestination with errors.Is.
+type BindError struct {
+	// Path is the destination inside the container.
+	Path string
+}
+
+// Error names the destination and what to do.
+func (e *BindError) Error() string {
+	return fmt.Sprintf("servers: bind destination %s does not exist in the container: bind "+
+		"to a folder the image has (such as /mnt or /tmp), or build the image with it", e.Path)
+}
+
+// Is reports whether target is ErrBindDestination.
+func (e *BindError) Is(target error) bool { return target == ErrBindDestination }
+
+// bindDestRE finds Apptainer's complaint about a missing bind destination:
+// "mount hook function failure: mount /a->/b error: while mounting /a:
+// destination /b doesn't exist in container".
+var bindDestRE = regexp.MustCompile(`destination (\S+) doesn't exist in container`)
+
 // classifyLog wraps err with the sentinel the log's content names, if any.
 func classifyLog(log string, err error) error {
+	if m := bindDestRE.FindStringSubmatch(log); m != nil {
+		return fmt.Errorf("%w (%w)", err, &BindError{Path: m[1]})
+	}
 	low := strings.ToLower(log)
 	for _, c := range logClasses {
 		if len(c.context) > 0 && !containsAny(low, c.context) {

@@ -230,16 +230,30 @@ func TestClassifyLog(t *testing.T) {
 			ErrRegistryUnreachable},
 		{"FATAL:   ... Error reading manifest latest in docker.io/org/img: manifest unknown",
 			ErrImageNotFound},
+		{"FATAL:   container creation failed: mount hook function failure: mount " +
+			"/tmp/test->/tmp/test error: while mounting /tmp/test: destination /tmp/test " +
+			"doesn't exist in container", ErrBindDestination},
 		{"my service: upstream i/o timeout, retrying", nil},
 		{"all good", nil},
 	}
 	for _, tt := range tests {
 		err := classifyLog(tt.log, base)
 		require.ErrorIs(t, err, base)
-		for _, s := range []error{ErrPortInUse, ErrRegistryUnreachable, ErrImageNotFound} {
+		for _, s := range []error{ErrPortInUse, ErrRegistryUnreachable, ErrImageNotFound,
+			ErrBindDestination} {
 			require.Equal(t, s == tt.want, errors.Is(err, s), "%q: %v", tt.log, s)
 		}
 	}
+}
+
+func TestClassifyLogBindDestination(t *testing.T) {
+	err := classifyLog("FATAL:   container creation failed: mount hook function failure: "+
+		"mount /data->/data error: while mounting /data: destination /data doesn't exist in "+
+		"container\n", errors.New("job ended"))
+	var be *BindError
+	require.ErrorAs(t, err, &be)
+	require.Equal(t, "/data", be.Path)
+	require.Contains(t, err.Error(), "bind destination /data does not exist in the container")
 }
 
 func TestImages(t *testing.T) {
