@@ -67,7 +67,8 @@
 // a line in its log saying so. Compute nodes often cannot: build the image
 // where the registry is reachable (`apptainer build image.sif
 // docker://...`) and copy it to image_path with UploadImage, or build it on
-// the login node with BuildImage, before starting the service.
+// the login node with BuildImage, before starting the service (the CLI's
+// --upload-image and --build-image).
 //
 // # cAdvisor
 //

@@ -231,12 +231,10 @@ func randomHex() string {
 	return hex.EncodeToString(b[:])
 }
 
-// TestCLIQuickStart runs the reference's Quick Start with the built
-// binary on the cluster, asserting each command's output.
-func TestCLIQuickStart(t *testing.T) {
-	c := clustertest.Env(t)
-	dir := t.TempDir()
-	metricsDir := filepath.Join(dir, "metrics")
+// clusterConfig writes dir/config.yaml for the cluster, with metrics in
+// dir/metrics, and returns its path.
+func clusterConfig(t *testing.T, c *clustertest.Cluster, dir string) string {
+	t.Helper()
 	config := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(config, []byte(fmt.Sprintf(`hpc:
   hostname: %s
@@ -245,7 +243,55 @@ func TestCLIQuickStart(t *testing.T) {
   key_filename: %s
   known_hosts: %s
 metrics_dir: %s
-`, c.SSHHost, c.SSHPort, c.User, c.KeyFile, c.KnownHosts, metricsDir)), 0o644))
+`, c.SSHHost, c.SSHPort, c.User, c.KeyFile, c.KnownHosts, filepath.Join(dir, "metrics"))),
+		0o644))
+	return config
+}
+
+// TestCLIImages uploads a locally built image to a recipe's image_path,
+// then finds it there with --build-image, which builds nothing (the
+// cluster reaches no registry).
+func TestCLIImages(t *testing.T) {
+	c := clustertest.Env(t)
+	dir := t.TempDir()
+	b := newBin(t, clusterConfig(t, c, dir), "it-img-"+randomHex())
+	sub := ".hpcorch-test/img-" + randomHex()
+	t.Cleanup(func() { _ = os.RemoveAll(filepath.Join(c.Home, sub)) })
+
+	file := filepath.Join(dir, "img.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`service:
+  name: imgtest
+  command: busybox
+  container:
+    docker_source: docker://busybox:1.36
+    image_path: $HOME/`+sub+`/busybox.sif
+`), 0o644))
+	want := c.Home + "/" + sub + "/busybox.sif"
+
+	require.Equal(t, "Image uploaded: "+want+"\n", b.ok("--upload-image", file, c.TestImage))
+	sent, err := os.ReadFile(c.TestImage)
+	require.NoError(t, err)
+	got, err := os.ReadFile(want)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(sent, got), "the uploaded image is the local one")
+
+	require.Equal(t, "Image ready: "+want+"\n", b.ok("--build-image", file))
+
+	r := b.run("--build-image", "mini_http_bare")
+	require.Equal(t, exitFail, r.code)
+	require.Contains(t, r.stderr, "has no container image")
+	r = b.run("--upload-image", file, filepath.Join(dir, "missing.sif"))
+	require.Equal(t, exitFail, r.code)
+	require.Contains(t, r.stderr, "missing.sif")
+}
+
+// TestCLIQuickStart runs the reference's Quick Start with the built
+// binary on the cluster, asserting each command's output.
+func TestCLIQuickStart(t *testing.T) {
+	c := clustertest.Env(t)
+	dir := t.TempDir()
+	metricsDir := filepath.Join(dir, "metrics")
+	config := clusterConfig(t, c, dir)
 	b := newBin(t, config, "it-cli-"+randomHex())
 	t.Cleanup(func() { b.run("--stop-all-services") })
 	node1, node2, node3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]

@@ -66,6 +66,8 @@ func (c *cli) run(ctx context.Context) error {
 		return c.logs(ctx, c.inv.args[0])
 	case "install-cadvisor":
 		return c.installCAdvisor(ctx)
+	case "build-image", "upload-image":
+		return c.image(ctx, c.inv.args)
 	}
 	return fmt.Errorf("action --%s is not implemented", c.inv.action)
 }
@@ -429,6 +431,31 @@ func (c *cli) endpoint(ctx context.Context, id string) error {
 		return c.printJSON(map[string]string{"id": id, "endpoint": ep})
 	}
 	fmt.Fprintln(c.stdout, ep)
+	return nil
+}
+
+// image builds (one argument) or uploads (a recipe and a local SIF) the
+// image of a recipe, before any job needs it.
+func (c *cli) image(ctx context.Context, args []string) error {
+	r, err := c.o.LoadRecipe(args[0])
+	if err != nil {
+		return err
+	}
+	var path, verb string
+	if len(args) == 2 {
+		path, err = c.o.Servers.UploadImage(ctx, r, args[1])
+		verb = "uploaded"
+	} else {
+		path, err = c.o.Servers.BuildImage(ctx, r)
+		verb = "ready"
+	}
+	if err != nil {
+		return err
+	}
+	if c.inv.json {
+		return c.printJSON(map[string]string{"recipe": args[0], "image": path})
+	}
+	fmt.Fprintf(c.stdout, "Image %s: %s\n", verb, path)
 	return nil
 }
 

@@ -64,6 +64,13 @@ var specs = []flagSpec{
 		help: "write the result of a PromQL query on monitor ID to FILE as JSON"},
 	{name: "logs", min: 1, max: 1, action: true, values: "ID",
 		help: "print the last lines of the service's output"},
+	{name: "build-image", min: 1, max: 1, action: true, values: "RECIPE",
+		help: "build RECIPE's Apptainer image from its docker_source into its " +
+			"image_path on the login node, unless it is there (for compute nodes " +
+			"without a registry)"},
+	{name: "upload-image", min: 2, max: 2, action: true, values: "RECIPE SIF",
+		help: "copy the image SIF, built on this machine, to RECIPE's image_path on " +
+			"the cluster"},
 	{name: "install-cadvisor", min: 0, max: 1, action: true, values: "[BINARY]",
 		help: "install cAdvisor on the cluster once: upload BINARY from this " +
 			"machine, or download the release on the cluster"},
