@@ -165,12 +165,14 @@ func (w *waiter) pending(ctx context.Context) error {
 		if svc.Reason != "" && svc.State.Active() {
 			reason = svc.Reason
 		}
-		if w.ended() {
-			return w.fail(ctx, ErrJobEnded)
-		}
+		// A job seen on a node has left this phase, even when it has ended
+		// by then: the next phase tells how far it got.
 		if svc.Node != "" && len(svc.Nodes) > 0 {
 			w.done(reason)
 			return nil
+		}
+		if w.ended() {
+			return w.fail(ctx, ErrJobEnded)
 		}
 		if err := w.pause(ctx, bo); err != nil {
 			return err
