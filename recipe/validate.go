@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -152,10 +153,16 @@ func (s *Service) validatePorts(v *validator, path string) {
 		}
 		seen[p] = true
 	}
-	if s.EnableCAdvisor && seen[s.CAdvisorPortOrDefault()] {
+	cp := s.CAdvisorPortOrDefault()
+	switch {
+	case !s.EnableCAdvisor || !seen[cp]:
+	case s.CAdvisorPort != 0:
 		v.fail(path+".cadvisor_port", errorf(ErrInvalid, "cAdvisor's port %d is also a "+
-			"port of the service; set cadvisor_port to another one",
-			s.CAdvisorPortOrDefault()))
+			"port of the service; set cadvisor_port to another one", cp))
+	default:
+		// Placed at the port the file has, not at a key it lacks.
+		v.fail(fmt.Sprintf("%s.ports[%d]", path, slices.Index(s.Ports, cp)), errorf(ErrInvalid,
+			"port %d is cAdvisor's default too; set cadvisor_port to another one", cp))
 	}
 }
 

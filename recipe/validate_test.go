@@ -59,8 +59,11 @@ func TestValidateInCode(t *testing.T) {
 			"service.container_image", ErrInvalid, ""},
 		{"cadvisor port", func(s *Service) { s.CAdvisorPort = 70000 },
 			"service.cadvisor_port", ErrInvalid, ""},
+		{"cadvisor default port clash", func(s *Service) {
+			s.EnableCAdvisor, s.Ports = true, []Port{9000, 8080}
+		}, "service.ports[1]", ErrInvalid, "port 8080 is cAdvisor's default too"},
 		{"cadvisor port clash", func(s *Service) {
-			s.EnableCAdvisor, s.Ports = true, []Port{8080}
+			s.EnableCAdvisor, s.Ports, s.CAdvisorPort = true, []Port{9000}, 9000
 		}, "service.cadvisor_port", ErrInvalid, "also a port of the service"},
 		{"duplicate port", func(s *Service) { s.Ports = []Port{1, 1} }, "service.ports[1]",
 			ErrInvalid, "listed twice"},
