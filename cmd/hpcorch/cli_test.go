@@ -327,6 +327,10 @@ func TestLocalFlow(t *testing.T) {
 	r = l.run(t, "--stop-service", "nope_12345678")
 	require.Equal(t, exitFail, r.code)
 	require.Equal(t, "hpcorch: servers: service not found: nope_12345678\n", r.stderr)
+	r = l.run(t, "--stop-service", "nope_12345678", "--json")
+	require.Equal(t, exitFail, r.code)
+	require.Equal(t, `{"error":"servers: service not found: nope_12345678"}`+"\n", r.stderr)
+	require.Empty(t, r.stdout)
 
 	r = l.run(t, "--query-metrics", id, "up")
 	require.Equal(t, exitFail, r.code)
@@ -534,6 +538,16 @@ Prometheus asks for a login: user hpcorch, password in /h/p on the cluster.
 func TestOneLine(t *testing.T) {
 	require.Equal(t, "a", oneLine(fmt.Errorf("a")))
 	require.Equal(t, "a", oneLine(fmt.Errorf("a\nlog line")))
+}
+
+func TestJSONError(t *testing.T) {
+	var b bytes.Buffer
+	writeJSONError(&b, errors.Join(errors.New("f.yaml:1:1: a"), errors.New("f.yaml:2:1: b")))
+	var got jsonError
+	require.NoError(t, json.Unmarshal(b.Bytes(), &got))
+	require.Equal(t, jsonError{Error: "f.yaml:1:1: a",
+		Errors: []string{"f.yaml:1:1: a", "f.yaml:2:1: b"}}, got)
+	require.Equal(t, 1, strings.Count(b.String(), "\n"), "one line")
 }
 
 func TestMessage(t *testing.T) {

@@ -13,12 +13,14 @@
 //
 // Results go to standard output (as JSON with --json); progress lines and
 // errors go to standard error, one line each, "hpcorch: " first (a recipe
-// with several faults gets a line for each). The exit status is 1 when an
+// with several faults gets a line for each); with --json, as one JSON
+// object, {"error": ..., "errors": [...]}. The exit status is 1 when an
 // action failed and 2 for a command line that does not parse.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,12 +68,34 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	}
 	c := &cli{inv: inv, stdout: stdout, stderr: stderr, progressTTY: isTerminal(stderr)}
 	if err := c.run(ctx); err != nil {
+		if inv.json {
+			writeJSONError(stderr, err)
+			return exitFail
+		}
 		for _, line := range strings.Split(message(err), "\n") {
 			fmt.Fprintf(stderr, "hpcorch: %s\n", line)
 		}
 		return exitFail
 	}
 	return exitOK
+}
+
+// jsonError is what --json prints on standard error for a failed action:
+// every error it joins, in order, each a line of the plain form.
+type jsonError struct {
+	Error  string   `json:"error"`
+	Errors []string `json:"errors,omitempty"`
+}
+
+// writeJSONError writes err as a jsonError on one line.
+func writeJSONError(w io.Writer, err error) {
+	lines := strings.Split(message(err), "\n")
+	out := jsonError{Error: lines[0]}
+	if len(lines) > 1 {
+		out.Errors = lines
+	}
+	b, _ := json.Marshal(out)
+	fmt.Fprintf(w, "%s\n", b)
 }
 
 // message is what the CLI prints for err. A readiness failure
