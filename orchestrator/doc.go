@@ -13,6 +13,13 @@
 // ready-made sshx.Executor and slurm.Scheduler instead, for programs that
 // bring their own.
 //
+// Logging in, keys are offered as OpenSSH offers them: hpc.key_filename,
+// then the ssh-agent at $SSH_AUTH_SOCK (only that key, when key_filename is
+// set). OpenConfig asks Config.Passphrase for an encrypted key and
+// Config.KeyboardInteractive for a login node's one-time code; without them
+// such keys and prompts are skipped and a failed login says what was tried.
+// Host keys are always checked.
+//
 // # Usage
 //
 //	o, err := orchestrator.Open(ctx, "config.yaml")
