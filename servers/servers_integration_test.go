@@ -293,7 +293,8 @@ service:
 	require.Contains(t, re.Log, "fatal: config file missing")
 	require.Equal(t, 4, re.ExitCode.Code, "squeue prints no exit code; sacct or status.env does")
 	require.Contains(t, err.Error(), "FAILED (exit 4) before the service was ready")
-	require.Contains(t, err.Error(), ": fatal: config file missing\n", "the service's last line ends the first line")
+	require.Contains(t, err.Error(), ": fatal: config file missing\n",
+		"the service's last line ends the first line")
 	t.Log(err)
 
 	// A job that fails before its service starts (its image is missing)

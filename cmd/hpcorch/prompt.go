@@ -12,7 +12,8 @@ import (
 
 // errNoTerminal is what a prompt answers when hpcorch runs without a
 // terminal (a script, CI): the key is skipped and the login error says so.
-var errNoTerminal = errors.New("no terminal to ask on (use ssh-agent, or a key without a passphrase)")
+var errNoTerminal = errors.New("no terminal to ask on " +
+	"(use ssh-agent, or a key without a passphrase)")
 
 // prompter asks the person at the terminal for what an SSH login needs: a
 // key's passphrase and the answers to keyboard-interactive prompts (a
