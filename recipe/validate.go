@@ -302,8 +302,32 @@ func validateEnv(v *validator, path string, env map[string]string) {
 				"digits and _, not starting with a digit", k))
 			continue
 		}
+		if owner := ReservedEnv(k); owner != "" {
+			v.fail(p, errorf(ErrInvalid, "%s is set by %s for the job; a recipe may not "+
+				"change it (choose another name)", k, owner))
+			continue
+		}
 		v.check(p, checkShellWord(val))
 	}
+}
+
+// ReservedEnv returns who sets the environment variable name in a job,
+// "hpcorch", "SLURM", "Apptainer" or "the login", when a recipe must not
+// set it, and "" otherwise. hpcorch's job script relies on its own
+// variables (HPCORCH_RUN_DIR is where it cleans up), and a changed HOME or
+// SLURM_JOB_ID would send the job's files, or its cleanup, elsewhere.
+func ReservedEnv(name string) string {
+	switch up := strings.ToUpper(name); {
+	case strings.HasPrefix(up, "HPCORCH_"):
+		return "hpcorch"
+	case strings.HasPrefix(up, "SLURM_"):
+		return "SLURM"
+	case strings.HasPrefix(up, "APPTAINER"), strings.HasPrefix(up, "SINGULARITY"):
+		return "Apptainer"
+	case up == "HOME", up == "USER", up == "LOGNAME":
+		return "the login"
+	}
+	return ""
 }
 
 func (h *HealthCheck) validate(v *validator, path string, hasPorts bool) {

@@ -59,6 +59,18 @@ func TestValidateInCode(t *testing.T) {
 			"service.container_image", ErrInvalid, ""},
 		{"cadvisor port", func(s *Service) { s.CAdvisorPort = 70000 },
 			"service.cadvisor_port", ErrInvalid, ""},
+		{"hpcorch's own variable", func(s *Service) {
+			s.Environment = map[string]string{"HPCORCH_RUN_DIR": "$HOME/data"}
+		}, "service.environment.HPCORCH_RUN_DIR", ErrInvalid, "HPCORCH_RUN_DIR is set by hpcorch"},
+		{"SLURM's variable", func(s *Service) {
+			s.Environment = map[string]string{"SLURM_JOB_ID": "1"}
+		}, "service.environment.SLURM_JOB_ID", ErrInvalid, "set by SLURM"},
+		{"the login's HOME", func(s *Service) {
+			s.Environment = map[string]string{"HOME": "/tmp"}
+		}, "service.environment.HOME", ErrInvalid, "set by the login"},
+		{"a name of the service's own", func(s *Service) {
+			s.Environment = map[string]string{"HPCORCHX": "1", "MY_HOME": "/tmp", "PATH": "/x"}
+		}, "", nil, ""},
 		{"cadvisor default port clash", func(s *Service) {
 			s.EnableCAdvisor, s.Ports = true, []Port{9000, 8080}
 		}, "service.ports[1]", ErrInvalid, "port 8080 is cAdvisor's default too"},

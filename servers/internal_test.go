@@ -287,6 +287,18 @@ func TestImages(t *testing.T) {
 	require.Error(t, err)
 }
 
+// StartOptions.Env, which skips recipe validation, cannot change the
+// variables the job script relies on either.
+func TestReservedEnvRefused(t *testing.T) {
+	s := dryRunServers(t, Options{})
+	r := &recipe.Recipe{Service: recipe.Service{Name: "b", Command: "x"}}
+	for _, name := range []string{"HPCORCH_RUN_DIR", "SLURM_JOB_ID", "HOME"} {
+		_, err := s.DryRunStart(context.Background(), r, StartOptions{Kind: KindService,
+			Env: map[string]string{name: "/tmp"}})
+		require.ErrorContains(t, err, "environment name "+name+" is set by", name)
+	}
+}
+
 // Recipe validation refuses a destination bound twice (BC-20), so the
 // script never carries Apptainer's duplicate-bind warning.
 func TestBindsValidated(t *testing.T) {

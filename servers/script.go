@@ -115,6 +115,7 @@ func (p *plan) script() (string, error) {
 	line("HPCORCH_KIND=%s", q(string(p.kind)))
 	line("HPCORCH_RUN_ROOT=%s", q(p.runRoot))
 	line("HPCORCH_RUN_DIR=%s", q(p.runDir))
+	line("readonly HPCORCH_ID HPCORCH_KIND HPCORCH_RUN_ROOT HPCORCH_RUN_DIR")
 	b.WriteString(jobLibrary)
 	line("")
 	line("mkdir -p \"$HPCORCH_RUN_DIR\" && cd \"$HPCORCH_RUN_DIR\" || exit 1")
@@ -214,6 +215,10 @@ func (p *plan) writeService(b *strings.Builder, line func(string, ...any)) error
 	for _, k := range names {
 		if !isName(k) {
 			return fmt.Errorf("servers: environment name %q is not a shell name", k)
+		}
+		if owner := recipe.ReservedEnv(k); owner != "" {
+			return fmt.Errorf("servers: environment name %s is set by %s for the job, "+
+				"not by the service", k, owner)
 		}
 		w, err := shellWord(p.env[k])
 		if err != nil {

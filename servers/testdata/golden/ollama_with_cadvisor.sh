@@ -14,6 +14,7 @@ HPCORCH_ID=ollama_0a1b2c3d
 HPCORCH_KIND=service
 HPCORCH_RUN_ROOT=/home/hpcuser/.hpcorch/run
 HPCORCH_RUN_DIR=/home/hpcuser/.hpcorch/run/ollama_0a1b2c3d
+readonly HPCORCH_ID HPCORCH_KIND HPCORCH_RUN_ROOT HPCORCH_RUN_DIR
 # --- hpcorch job library (servers/lib.sh): the same in every script --------
 HPCORCH_STATUS="$HPCORCH_RUN_DIR/status.env"
 HPCORCH_JOB=${SLURM_JOB_ID:-0}
