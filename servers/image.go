@@ -1,8 +1,10 @@
 package servers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"strings"
@@ -26,8 +28,11 @@ func (s *Servers) BuildImage(ctx context.Context, r *recipe.Recipe) (string, err
 	cmd := "hpcorch_log() { printf 'hpcorch: %s\\n' \"$*\" >&2; }\nHPCORCH_NODE=login\n" +
 		libFunc("hpcorch_image") + "hpcorch_image " + sshx.QuoteAll(img, src)
 	if _, stderr, err := s.exec.Run(ctx, cmd, nil); err != nil {
-		return "", classifyLog(string(stderr), fmt.Errorf("servers: build image %s: %w: %s",
-			img, err, lastLine(string(stderr))))
+		err = fmt.Errorf("servers: build image %s: %w", img, err)
+		if last := lastLine(string(stderr)); !strings.Contains(err.Error(), last) {
+			err = fmt.Errorf("%w: %s", err, last) // the build's own last word
+		}
+		return "", classifyLog(string(stderr), err)
 	}
 	return img, nil
 }
@@ -45,6 +50,9 @@ func (s *Servers) UploadImage(ctx context.Context, r *recipe.Recipe, local strin
 		return "", fmt.Errorf("servers: upload image: %w", err)
 	}
 	defer f.Close()
+	if err := checkImageFile(f); err != nil {
+		return "", fmt.Errorf("servers: upload image %s: %w", local, err)
+	}
 
 	if _, _, err := s.exec.Run(ctx, "mkdir -p "+sshx.Quote(path.Dir(img)), nil); err != nil {
 		return "", fmt.Errorf("servers: upload image %s: %w", img, err)
@@ -76,4 +84,29 @@ func (s *Servers) imagePath(ctx context.Context, r *recipe.Recipe) (string, erro
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// checkImageFile checks that f is an image Apptainer runs: a SIF file
+// ("SIF_MAGIC" after its 32-byte launch line) or a SquashFS one ("hsqs"),
+// and leaves f at its start.
+func checkImageFile(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%s): give a SIF image", fi.Mode().Type())
+	}
+	head := make([]byte, 41)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(head, []byte("hsqs")) &&
+		!(len(head) == 41 && string(head[32:41]) == "SIF_MAGIC") {
+		return fmt.Errorf("not a SIF or SquashFS image (%d bytes): build one with "+
+			"apptainer build IMAGE.sif docker://...", fi.Size())
+	}
+	return nil
 }

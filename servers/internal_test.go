@@ -3,6 +3,7 @@ package servers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -265,18 +266,37 @@ func TestImages(t *testing.T) {
 	r := &recipe.Recipe{Service: recipe.Service{Name: "x",
 		Container: &recipe.Container{ImagePath: img}}}
 
-	// Missing, and nothing to build it from.
+	// Missing, and nothing to build it from: said once.
 	_, err := s.BuildImage(ctx, r)
 	require.ErrorContains(t, err, "names no docker_source")
+	require.Equal(t, 1, strings.Count(err.Error(), "names no docker_source"), err.Error())
 
+	// What is not an image is not uploaded: a folder, a text file.
+	_, err = s.UploadImage(ctx, r, t.TempDir())
+	require.ErrorContains(t, err, "not a regular file")
+	text := filepath.Join(t.TempDir(), "hostname")
+	require.NoError(t, os.WriteFile(text, []byte("vm\n"), 0o644))
+	_, err = s.UploadImage(ctx, r, text)
+	require.ErrorContains(t, err, "not a SIF or SquashFS image (3 bytes)")
+	require.NoFileExists(t, img)
+
+	// A SIF: a 32-byte launch line, then its magic.
+	sif := append([]byte(fmt.Sprintf("%-31s\n", "#!/usr/bin/env run-singularity")),
+		"SIF_MAGIC\x0001\x00rest"...)
 	local := filepath.Join(t.TempDir(), "local.sif")
-	require.NoError(t, os.WriteFile(local, []byte("sif"), 0o644))
+	require.NoError(t, os.WriteFile(local, sif, 0o644))
 	got, err := s.UploadImage(ctx, r, local)
 	require.NoError(t, err)
 	require.Equal(t, img, got)
 	data, err := os.ReadFile(img)
 	require.NoError(t, err)
-	require.Equal(t, "sif", string(data))
+	require.Equal(t, sif, data, "uploaded whole, from its first byte")
+
+	// An empty file at the image path is no image: Build sees it missing.
+	require.NoError(t, os.WriteFile(img, nil, 0o644))
+	_, err = s.BuildImage(ctx, r)
+	require.ErrorContains(t, err, "names no docker_source")
+	require.NoError(t, os.WriteFile(img, sif, 0o644))
 
 	// Present: nothing to do.
 	got, err = s.BuildImage(ctx, r)

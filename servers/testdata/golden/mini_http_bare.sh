@@ -255,7 +255,8 @@ hpcorch_cadvisor_start() {
 # hpcorch_image IMAGE SOURCE: build IMAGE from SOURCE when it is missing.
 hpcorch_image() {
 	local img=$1 src=$2 tmp
-	[ -e "$img" ] && return 0
+	# A sandbox folder or a file with content; an empty file is no image.
+	{ [ -d "$img" ] || [ -s "$img" ]; } && return 0
 	if [ -z "$src" ]; then
 		hpcorch_log "image $img does not exist and the recipe names no docker_source:" \
 			"build or copy the image there first"
