@@ -20,7 +20,7 @@ import (
 )
 
 // The test binary doubles as the programs the local jobs run, so the local
-// tests need nothing installed: with HPCORCH_TEST_SERVE set it is an HTTP
+// tests need nothing installed: with HPCORCHTEST_SERVE set it is an HTTP
 // service on $HPCORCH_PORT; started with cAdvisor's flags (-port=N) it is a
 // stand-in cAdvisor serving /healthz and /metrics.
 func TestMain(m *testing.M) {
@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		serve(port, cadvisorMetrics)
 		return
 	}
-	if os.Getenv("HPCORCH_TEST_SERVE") != "" {
+	if os.Getenv("HPCORCHTEST_SERVE") != "" {
 		serve(os.Getenv("HPCORCH_PORT"), serviceMetrics)
 		return
 	}
@@ -148,7 +148,7 @@ service:
   name: %s
   command: %s
   environment:
-    HPCORCH_TEST_SERVE: "1"
+    HPCORCHTEST_SERVE: "1"
   ports: [%d]
   health_check:
     type: http

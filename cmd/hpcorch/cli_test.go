@@ -27,7 +27,7 @@ import (
 )
 
 // The test binary doubles as the programs local jobs run: with
-// HPCORCH_TEST_SERVE set it is an HTTP service on $HPCORCH_PORT; started
+// HPCORCHTEST_SERVE set it is an HTTP service on $HPCORCH_PORT; started
 // with cAdvisor's flags (-port=N) it is a stand-in cAdvisor serving
 // container metrics.
 func TestMain(m *testing.M) {
@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 			})
 		}
 	}
-	if os.Getenv("HPCORCH_TEST_SERVE") != "" {
+	if os.Getenv("HPCORCHTEST_SERVE") != "" {
 		serve(os.Getenv("HPCORCH_PORT"), func(n int) string {
 			return fmt.Sprintf("test_requests_total %d\n", n)
 		})
@@ -156,7 +156,7 @@ func (l *localCLI) recipe(t *testing.T, name string) string {
   name: %s
   command: %s
   environment:
-    HPCORCH_TEST_SERVE: "1"
+    HPCORCHTEST_SERVE: "1"
   ports: [%d]
   resources:
     time: "00:10:00"
@@ -185,6 +185,10 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	r = hpcorch(t, "--stauts")
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, "did you mean --status?")
+
+	r = hpcorch(t, "--json", "--report", "x")
+	require.Equal(t, exitUsage, r.code)
+	require.Equal(t, `{"error":"--report needs ID FILE"}`+"\n", r.stderr)
 }
 
 func TestMissingConfig(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -58,6 +59,9 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errHelp):
 		writeUsage(stdout)
 		return exitOK
+	case err != nil && slices.Contains(argv, "--json"):
+		writeJSONError(stderr, err)
+		return exitUsage
 	case err != nil:
 		fmt.Fprintf(stderr, "hpcorch: %v\nRun hpcorch --help for usage.\n", err)
 		return exitUsage
