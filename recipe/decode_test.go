@@ -278,6 +278,8 @@ service:
 	ports: [08080, 99999]
 	health_check:
 		type: ftp
+		timeout: -5s
+		interval: -1s
 `)
 	fes := FieldErrors(err)
 	var got []string
@@ -293,7 +295,9 @@ service:
 		"service.ports[0]",
 		"service.ports[1]",
 		"service.health_check.type",
-	}, got)
+		"service.health_check.timeout",
+		"service.health_check.interval",
+	}, got, "a bad type hides nothing else of its block")
 	require.Len(t, strings.Split(err.Error(), "\n"), len(fes))
 	require.Contains(t, err.Error(),
 		"recipe: t.yaml:5:11: service.resources.time: walltime 3600 is a number")

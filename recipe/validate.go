@@ -337,15 +337,14 @@ func (h *HealthCheck) validate(v *validator, path string, hasPorts bool) {
 	case "":
 		v.fail(path, errorf(ErrMissing, "a health check needs a type (tcp, http, log or "+
 			"command) or an endpoint"))
-		return
 	default:
 		v.fail(path+".type", errorf(ErrInvalid, "type %q is not tcp, http, log or command",
 			h.Type))
-		return
+		typ = "" // what depends on the type is left unchecked; the rest is not
 	}
 
 	v.optionalPort(path+".port", h.Port, "the service's first port")
-	if h.Endpoint != "" {
+	if h.Endpoint != "" && typ != "" {
 		v.check(path+".endpoint", checkEndpoint(h.Endpoint, typ))
 	}
 	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
