@@ -118,16 +118,24 @@ func startPlan(r *recipe.Recipe, rec *record) (*recipe.Recipe, servers.StartOpti
 // is known but not running yet is kept, under its ID as host, and noted.
 func (m *Monitors) resolveTargets(ctx context.Context, rec *record, ts []recipe.Target,
 	dryRun bool) (notes []string, err error) {
+	var errs []error
 	for _, t := range ts {
 		st, err := m.resolve(ctx, t)
-		if dryRun && (errors.Is(err, servers.ErrNotRunning) || errors.Is(err, ErrNoCAdvisor)) {
+		if dryRun && errors.Is(err, servers.ErrNotRunning) {
 			st.Host, st.ServiceID = t.ServiceID, t.ServiceID
-			notes = append(notes, fmt.Sprintf("target service %s has no running cAdvisor "+
-				"yet: shown with its ID as host; StartMonitor needs it ready", t.ServiceID))
+			notes = append(notes, fmt.Sprintf("target service %s is not running yet: "+
+				"shown with its ID as host; starting the monitor needs it ready", t.ServiceID))
+			err = nil
+		}
+		if dryRun && errors.Is(err, ErrNoCAdvisor) {
+			st.Host, st.ServiceID = t.ServiceID, t.ServiceID
+			notes = append(notes, fmt.Sprintf("target service %s reports no cAdvisor: "+
+				"starting the monitor would fail (%v)", t.ServiceID, err))
 			err = nil
 		}
 		if err != nil {
-			return nil, err
+			errs = append(errs, err) // every target's fault, not the first alone
+			continue
 		}
 		j := rec.job(st.Job)
 		if j == nil {
@@ -137,7 +145,7 @@ func (m *Monitors) resolveTargets(ctx context.Context, rec *record, ts []recipe.
 		}
 		j.Targets = append(j.Targets, st)
 	}
-	return notes, nil
+	return notes, errors.Join(errs...)
 }
 
 // resolve turns a recipe target into an address: a service's node and
@@ -169,9 +177,9 @@ func (m *Monitors) resolve(ctx context.Context, t recipe.Target) (scrapeTarget, 
 	if svc.CAdvisorPort == 0 {
 		// Whatever answers on the default port belongs to another job.
 		return st, fmt.Errorf("monitors: target service %s reports no cAdvisor: its "+
-			"recipe needs enable_cadvisor: true, and it must be ready (servers.WaitReady; "+
-			"hpcorch --logs %[1]s tells why cAdvisor did not start); or give host and port: %w",
-			t.ServiceID, ErrNoCAdvisor)
+			"recipe needs enable_cadvisor: true, and it must be ready (hpcorch --recipe "+
+			"--wait, or servers.WaitReady; hpcorch --logs %[1]s tells why cAdvisor did not "+
+			"start); or give host and port: %w", t.ServiceID, ErrNoCAdvisor)
 	}
 
 	st.ServiceID = svc.ID

@@ -48,7 +48,7 @@ service:
 `
 
 // twoServices adds the services twoTargets names: redis reported its
-// cAdvisor port and cgroup, ollama neither.
+// cAdvisor port and cgroup, ollama its cAdvisor port only.
 func twoServices(b *fakeBackend) {
 	b.add(servers.Service{ID: "redis_1a2b3c4d", JobID: "41", Kind: servers.KindService,
 		State: slurm.StateRunning, Node: "node1", Nodes: []string{"node1"}, CAdvisorPort: 8089,
@@ -71,6 +71,20 @@ func TestStartMonitorTargetWithoutCAdvisor(t *testing.T) {
 	assert.Contains(t, err.Error(), "target service ollama_5e6f7a8b reports no cAdvisor")
 	assert.Contains(t, err.Error(), "enable_cadvisor: true")
 	assert.Empty(t, b.started, "no job for a monitor that cannot scrape its target")
+
+	// Every faulty target is named at once.
+	unknown := strings.Replace(twoTargets, "redis_1a2b3c4d", "redis_ffffffff", 1)
+	_, err = m.StartMonitor(ctxT(t), monitorRecipe(t, unknown))
+	require.ErrorIs(t, err, ErrNoCAdvisor)
+	assert.Contains(t, err.Error(), "redis_ffffffff")
+	assert.Contains(t, err.Error(), "ollama_5e6f7a8b reports no cAdvisor")
+
+	// A dry run shows the script, and says that the start would fail.
+	out, err := m.DryRun(ctxT(t), monitorRecipe(t, twoTargets))
+	require.NoError(t, err)
+	require.Len(t, out.Notes, 1)
+	assert.Contains(t, out.Notes[0], "ollama_5e6f7a8b reports no cAdvisor: starting the "+
+		"monitor would fail")
 }
 
 func TestStartMonitor(t *testing.T) {
@@ -325,7 +339,7 @@ func TestDryRun(t *testing.T) {
 	out, err = m.DryRun(ctxT(t), monitorRecipe(t, twoTargets))
 	require.NoError(t, err)
 	require.Len(t, out.Notes, 1)
-	assert.Contains(t, out.Notes[0], "ollama_5e6f7a8b has no running cAdvisor yet")
+	assert.Contains(t, out.Notes[0], "ollama_5e6f7a8b is not running yet")
 
 	unknown := strings.Replace(twoTargets, "redis_1a2b3c4d", "redis_ffffffff", 1)
 	_, err = m.DryRun(ctxT(t), monitorRecipe(t, unknown))
