@@ -3,7 +3,6 @@ package recipe
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -190,9 +189,9 @@ func LoadConfig(path string) (*Config, error) {
 	if path == "" {
 		return DefaultConfig(), nil
 	}
-	f, err := os.Open(path)
+	f, err := openFile(path, "config")
 	if err != nil {
-		return nil, fmt.Errorf("recipe: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	return DecodeConfig(f, path)

@@ -210,6 +210,9 @@ func TestLoadConfigFile(t *testing.T) {
 	_, err = LoadConfig(filepath.Join(dir, "missing.yaml"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.ErrorContains(t, err, "recipe: open ")
+
+	_, err = LoadConfig(dir)
+	require.EqualError(t, err, "recipe: "+dir+" is a folder, not a config file")
 }
 
 func TestExpandHome(t *testing.T) {

@@ -25,15 +25,26 @@ const (
 
 // Load reads, decodes and validates the recipe file at path. See Decode.
 func Load(path string) (*Recipe, error) {
+	f, err := openFile(path, "recipe")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Decode(f, path)
+}
+
+// openFile opens the file at path to decode, refusing a folder with words
+// that say what file was wanted.
+func openFile(path, what string) (*os.File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("recipe: %w", err)
 	}
-	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("recipe: %s is a folder, not a recipe file", path)
+		f.Close()
+		return nil, fmt.Errorf("recipe: %s is a folder, not a %s file", path, what)
 	}
-	return Decode(f, path)
+	return f, nil
 }
 
 // Decode reads one recipe from r, decodes it strictly and validates it;

@@ -303,6 +303,29 @@ func TestLocalFlow(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Contains(t, r.stdout, "hpcorch: ")
 
+	var listed struct {
+		Services []struct {
+			ID    string `json:"id"`
+			JobID string `json:"job_id"`
+		} `json:"services"`
+	}
+	r = l.run(t, "--status", "--json")
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &listed), r.stdout)
+	var jobID string
+	for _, s := range listed.Services {
+		if s.ID == id {
+			jobID = s.JobID
+		}
+	}
+	require.NotEmpty(t, jobID, r.stdout)
+	var logs map[string]string
+	r = l.run(t, "--logs", jobID, "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &logs), r.stdout)
+	require.Equal(t, id, logs["id"], "the service ID, given its job id")
+	require.Equal(t, jobID, logs["job_id"])
+	require.Contains(t, logs["logs"], "hpcorch: ")
+
 	tunnelThrough(t, l, id)
 
 	r = l.run(t, "--stop-service", id)

@@ -479,7 +479,12 @@ func (c *cli) logs(ctx context.Context, id string) error {
 		return err
 	}
 	if c.inv.json {
-		return c.printJSON(map[string]string{"id": id, "logs": text})
+		// Scripts get the service ID, also when they gave a job id.
+		svc, err := c.o.Servers.CheckServiceStatus(ctx, id)
+		if err != nil {
+			return err
+		}
+		return c.printJSON(map[string]string{"id": svc.ID, "job_id": svc.JobID, "logs": text})
 	}
 	fmt.Fprint(c.stdout, text)
 	if text != "" && !strings.HasSuffix(text, "\n") {
