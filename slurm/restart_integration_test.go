@@ -23,10 +23,11 @@ import (
 	"github.com/hpcorch/hpcorch/sshx"
 )
 
-// outage is how long, in seconds, the controller stays down: longer than
-// MessageTimeout (10 s by default), for which SLURM's own commands keep
-// trying to reach it before they fail. A shorter outage is never seen.
-const outage = 16
+// outage is how long, in seconds, the controller stays down: well past the
+// time SLURM's own commands keep trying to reach it before they fail,
+// which MessageTimeout (10 s by default) sets: squeue gave up after about
+// 18 s here, and a 16 s outage was sometimes never seen.
+const outage = 35
 
 // TestDisruptiveSlurmctldRestart restarts the real slurmctld while a poller
 // watches a job and a submit is under way: the round during the outage is
