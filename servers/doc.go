@@ -42,10 +42,12 @@
 // environment; a recipe that hard-codes its port keeps it, busy or not
 // (WaitReady then reports ErrPortInUse from its log).
 //
-// BUG(hpcorch#servers): reservations are per user (they live in the user's
-// run root): another user's job on the node is seen only once it listens, so
-// two users' jobs choosing the same port in the same instant can still
-// collide.
+// Reservations are per user (they live in the user's run root): another
+// user's job on the node is seen only once it listens. When one takes a
+// port in the instant between this job's choice and its service's bind, and
+// the service fails with something else listening on its main port, the job
+// script runs again, up to three times in all, and chooses free ports anew;
+// it needs every port of the recipe to be one it may move.
 //
 // The job exports, for the command and the recipe's values to use:
 //

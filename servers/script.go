@@ -152,10 +152,11 @@ func (p *plan) writePorts(line func(string, ...any)) {
 	line("# ports: the recipe's when free on this node, else free ones")
 	line("hpcorch_lock_ports")
 	var ports []string
+	flexible := 0
 	for i, port := range p.svc.Ports {
 		flex := "0"
 		if p.flexible(i) {
-			flex = "1"
+			flex, flexible = "1", flexible+1
 		}
 		line("hpcorch_pick %d %s || exit 1", port, flex)
 		line("HPCORCH_PORT_%d=$HPCORCH_PICKED", i)
@@ -166,6 +167,9 @@ func (p *plan) writePorts(line func(string, ...any)) {
 		line("HPCORCH_CADVISOR_PORT=$HPCORCH_PICKED")
 	}
 	line("hpcorch_unlock_ports")
+	if len(ports) > 0 && flexible == len(ports) {
+		line("HPCORCH_PORTS_FLEXIBLE=1 # a port taken after this choice is chosen again")
+	}
 	if len(ports) > 0 {
 		line("HPCORCH_PORT=$HPCORCH_PORT_0")
 		line("hpcorch_status PORT \"$HPCORCH_PORT\" PORTS \"%s\"", strings.Join(ports, ","))

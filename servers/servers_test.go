@@ -511,3 +511,50 @@ service:
 	require.ErrorAs(t, err, &re)
 	require.Contains(t, re.Log, fmt.Sprintf("port %d is busy", port))
 }
+
+// TestLocalPortTakenBeforeBind: when another process takes the chosen port
+// between the job's choice and the service's bind (another user's job, whose
+// reservations this one cannot see), the job chooses again and the service
+// comes up on a free port (BC-22).
+func TestLocalPortTakenBeforeBind(t *testing.T) {
+	env := newLocalEnv(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	s := env.servers(Options{})
+	www := wwwDir(t)
+	port := freePort(t)
+
+	// The first run plays both parts: a squatter (serving an empty folder)
+	// takes the port, then the service fails as a bind would. The second
+	// run serves.
+	flag := filepath.Join(t.TempDir(), "squatted")
+	svc, err := s.StartService(ctx, decode(t, fmt.Sprintf(`
+service:
+  name: race
+  command: sh
+  args:
+    - -c
+    - |
+      if [ ! -e %[1]s ]; then
+        touch %[1]s
+        busybox httpd -f -p "${HPCORCH_PORT}" -h %[4]s &
+        sleep 0.5
+        echo "bind: address already in use" >&2
+        exit 1
+      fi
+      exec busybox httpd -f -p "${HPCORCH_PORT}" -h %[2]s
+  ports: [%[3]d]
+  health_check: {type: http, path: /index.html, expect: hello, timeout: 30s}
+`, flag, www, port, t.TempDir())))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.StopService(context.Background(), svc.ID) })
+
+	rd, err := s.WaitReady(ctx, svc.ID)
+	require.NoError(t, err)
+	require.NotEqual(t, port, rd.Service.Port, "the taken port is left to its taker")
+	require.Equal(t, "hello\n", httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/index.html",
+		rd.Service.Port)))
+	logs, err := s.ServiceLogs(ctx, svc.ID, 50)
+	require.NoError(t, err)
+	require.Contains(t, logs, fmt.Sprintf("port %d was taken on", port))
+	require.Equal(t, 2, strings.Count(logs, "hpcorch: starting sh"), logs)
+}

@@ -298,7 +298,7 @@ hpcorch_env() {
 # hpcorch_run COMMAND...: run the service in the background, record it,
 # wait for it and exit with its status.
 hpcorch_run() {
-	local rc
+	local rc start=$SECONDS
 	hpcorch_log "starting $1 on $HPCORCH_NODE"
 	"$@" &
 	HPCORCH_SERVICE_PID=$!
@@ -306,9 +306,36 @@ hpcorch_run() {
 	hpcorch_status PHASE running SERVICE_PID "$HPCORCH_SERVICE_PID"
 	wait "$HPCORCH_SERVICE_PID"
 	rc=$?
+	if [ "$rc" != 0 ] && [ $((SECONDS - start)) -lt 30 ] && hpcorch_port_stolen; then
+		hpcorch_restart
+	fi
 	hpcorch_status PHASE exited EXIT_CODE "$rc"
 	hpcorch_log "service exited with status $rc"
 	exit "$rc"
+}
+
+# hpcorch_port_stolen: the service, which failed, may choose its ports and
+# another process (another user's job, which no reservation of ours can
+# see) listens on its main port: it lost the race for it between our
+# choice and its bind.
+hpcorch_port_stolen() {
+	[ "${HPCORCH_PORTS_FLEXIBLE:-0}" = 1 ] && [ -n "${HPCORCH_PORT:-}" ] &&
+		[ "${HPCORCH_ATTEMPT:-1}" -lt 3 ] && hpcorch_listening "$HPCORCH_PORT"
+}
+
+# hpcorch_restart runs the whole job script again (at most three runs in
+# all), with cAdvisor stopped and this job's ports given back, so that it
+# chooses free ports anew: the one taken is busy by then.
+hpcorch_restart() {
+	hpcorch_log "port $HPCORCH_PORT was taken on $HPCORCH_NODE before the service bound" \
+		"it: choosing ports again"
+	trap - TERM INT EXIT
+	local p
+	for p in "${HPCORCH_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${HPCORCH_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	for p in "${HPCORCH_MY_PORTS[@]}"; do rm -f "$HPCORCH_PORTS_DIR/$p"; done
+	export HPCORCH_ATTEMPT=$((${HPCORCH_ATTEMPT:-1} + 1))
+	exec bash "$0"
 }
 # --- end of the hpcorch job library ----------------------------------------
 
