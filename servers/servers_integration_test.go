@@ -264,6 +264,53 @@ func TestClusterSamePortOneNode(t *testing.T) {
 	require.Len(t, ports, 2, "each service has its own port")
 }
 
+// TestClusterPortTakenBeforeBind: on SLURM too, a job whose port was taken
+// between its choice and its service's bind runs its script again (the
+// copy slurmd keeps) and serves on a free port (BC-22).
+func TestClusterPortTakenBeforeBind(t *testing.T) {
+	c := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s := c.servers(nil)
+
+	flag := "$HOME/.hpcorch-test/" + c.session + "/squatted-$SLURM_JOB_ID"
+	r, err := recipe.Decode(strings.NewReader(`
+service:
+  name: race
+  command: sh
+  args:
+    - -c
+    - |
+      mkdir -p "${HOME}/.hpcorch-test/`+c.session+`"
+      if [ ! -e "`+flag+`" ]; then
+        touch "`+flag+`"
+        busybox httpd -f -p "${HPCORCH_PORT}" -h /tmp &
+        sleep 0.5
+        exit 1
+      fi
+      exec busybox httpd -f -p "${HPCORCH_PORT}" -h "${HOME}/www"
+  ports: [18600]
+  health_check: {type: http, path: /index.html, expect: hello, timeout: 60s}
+  resources: {nodelist: `+c.env.Nodes[1]+`}
+`), "race.yaml")
+	require.NoError(t, err)
+	svc, err := s.StartService(ctx, r)
+	require.NoError(t, err)
+
+	rd, err := s.WaitReady(ctx, svc.ID)
+	require.NoError(t, err)
+	logs, err := s.ServiceLogs(ctx, svc.ID, 50)
+	require.NoError(t, err)
+	m := regexp.MustCompile(`port (\d+) was taken on ` + c.env.Nodes[1]).FindStringSubmatch(logs)
+	require.NotNil(t, m, logs)
+	require.NotEqual(t, m[1], strconv.Itoa(rd.Service.Port), "the taken port is left alone")
+	code, body, err := get(ctx, s.Executor(),
+		"http://"+c.env.Nodes[1]+":"+strconv.Itoa(rd.Service.Port)+"/index.html")
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	require.Contains(t, body, "hello")
+}
+
 // TestClusterEarlyExit: a service that exits at once fails WaitReady with
 // its log.
 func TestClusterEarlyExit(t *testing.T) {
