@@ -36,7 +36,8 @@ service:
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, slurm.StateFailed, re.State)
 	require.Equal(t, 127, re.ExitCode.Code)
-	require.Equal(t, PhaseRunning, re.Phase, "it ran on a node, then failed to launch")
+	require.NotEqual(t, PhasePending, re.Phase, "it ran on a node (how far it got after "+
+		"that, running or port, depends on when WaitReady looked)")
 	require.Contains(t, re.Log, "busyboxx")
 	head, _, _ := strings.Cut(err.Error(), "\n")
 	require.Contains(t, head, "job "+svc.JobID+" FAILED (exit 127) before the service was ready")
