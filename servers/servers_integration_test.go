@@ -285,7 +285,7 @@ service:
       if [ ! -e "`+flag+`" ]; then
         touch "`+flag+`"
         busybox httpd -f -p "${HPCORCH_PORT}" -h /tmp &
-        sleep 0.5
+        sleep 2 # busybox listens in milliseconds; this is ample
         exit 1
       fi
       exec busybox httpd -f -p "${HPCORCH_PORT}" -h "${HOME}/www"

@@ -537,7 +537,7 @@ service:
       if [ ! -e %[1]s ]; then
         touch %[1]s
         busybox httpd -f -p "${HPCORCH_PORT}" -h %[4]s &
-        sleep 0.5
+        sleep 2 # busybox listens in milliseconds; this is ample
         echo "bind: address already in use" >&2
         exit 1
       fi
