@@ -310,6 +310,7 @@ hpcorch_port_stolen() {
 hpcorch_restart() {
 	hpcorch_log "port $HPCORCH_PORT was taken on $HPCORCH_NODE before the service bound" \
 		"it: choosing ports again"
+	hpcorch_status PHASE restarting # what answers on the old port is not the service
 	trap - TERM INT EXIT
 	local p
 	for p in "${HPCORCH_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done

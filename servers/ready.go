@@ -207,19 +207,22 @@ func (w *waiter) portOpen(ctx context.Context, timeout time.Duration) error {
 		w.done("no port")
 		return nil
 	}
-	addr := net.JoinHostPort(w.s.dialHost(svc.Node), strconv.Itoa(svc.Port))
-	probe := func(ctx context.Context, _ *Target) error {
+	// The port as last seen: a job that ran again (its port was taken)
+	// reports a new one.
+	probe := func(ctx context.Context, t *Target) error {
+		addr := net.JoinHostPort(w.s.dialHost(t.Service.Node), strconv.Itoa(t.Service.Port))
 		c, err := w.s.exec.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return err
 		}
 		return c.Close()
 	}
-	c := Check{Name: "port " + addr, Timeout: timeout, Interval: 100 * time.Millisecond,
-		Probe: probe}
+	name := "port " + net.JoinHostPort(w.s.dialHost(svc.Node), strconv.Itoa(svc.Port))
+	c := Check{Name: name, Timeout: timeout, Interval: 100 * time.Millisecond, Probe: probe}
 	if err := w.run(ctx, c); err != nil {
 		return err
 	}
+	svc = w.obs.svc
 	w.done(net.JoinHostPort(svc.Node, strconv.Itoa(svc.Port)))
 	return nil
 }
@@ -252,11 +255,18 @@ func (w *waiter) run(ctx context.Context, c Check) error {
 	var last error // the last probe's reason, not cut short by the deadline
 	for tries := 1; ; tries++ {
 		pctx, cancel := context.WithTimeout(ctx, min(probeTimeout, time.Until(deadline)))
+		attempt := w.obs.status["ATTEMPT"]
 		err := c.Probe(pctx, &Target{Servers: w.s, Service: w.obs.svc})
 		cut := err != nil && pctx.Err() != nil && ctx.Err() == nil
 		cancel()
-		if err == nil {
+		if err == nil && !w.restarted(ctx, attempt) {
 			return nil
+		}
+		if err == nil {
+			// What answered was not the service: its job is running its
+			// script again (its port was taken) or has ended. Probe anew.
+			err = fmt.Errorf("%s answered, but not the service (its job is in phase %s, "+
+				"run %s)", c.Name, w.obs.status["PHASE"], w.obs.status["ATTEMPT"])
 		}
 		if errors.Is(err, sshx.ErrForwardingDisabled) {
 			// No later try can pass: the login node forwards nothing.
@@ -285,6 +295,16 @@ func (w *waiter) run(ctx context.Context, c Check) error {
 			return w.fail(ctx, fmt.Errorf("%w (last probe: %s: %w)", ErrJobEnded, c.Name, last))
 		}
 	}
+}
+
+// restarted reports whether the job script has run again since attempt
+// was seen, as it does when its port was taken before its service bound it.
+// It looks at the service once more; a failed look counts as no restart.
+func (w *waiter) restarted(ctx context.Context, attempt string) bool {
+	if w.look(ctx) != nil {
+		return false
+	}
+	return w.obs.status["ATTEMPT"] != attempt || w.obs.status["PHASE"] != "running"
 }
 
 // lastReason returns the reason of the last probe that ran to its end,

@@ -120,7 +120,8 @@ func (p *plan) script() (string, error) {
 	line("")
 	line("mkdir -p \"$HPCORCH_RUN_DIR\" && cd \"$HPCORCH_RUN_DIR\" || exit 1")
 	line("hpcorch_status VERSION 1 ID \"$HPCORCH_ID\" NAME %s JOB_ID \"$HPCORCH_JOB\" "+
-		"NODE \"$HPCORCH_NODE\" CGROUP \"$(hpcorch_cgroup)\" PHASE preparing", q(p.svc.Name))
+		"NODE \"$HPCORCH_NODE\" CGROUP \"$(hpcorch_cgroup)\" ATTEMPT \"${HPCORCH_ATTEMPT:-1}\" "+
+		"PHASE preparing", q(p.svc.Name))
 
 	p.writePorts(line)
 	if p.svc.EnableCAdvisor {

@@ -329,6 +329,7 @@ hpcorch_port_stolen() {
 hpcorch_restart() {
 	hpcorch_log "port $HPCORCH_PORT was taken on $HPCORCH_NODE before the service bound" \
 		"it: choosing ports again"
+	hpcorch_status PHASE restarting # what answers on the old port is not the service
 	trap - TERM INT EXIT
 	local p
 	for p in "${HPCORCH_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
@@ -340,7 +341,7 @@ hpcorch_restart() {
 # --- end of the hpcorch job library ----------------------------------------
 
 mkdir -p "$HPCORCH_RUN_DIR" && cd "$HPCORCH_RUN_DIR" || exit 1
-hpcorch_status VERSION 1 ID "$HPCORCH_ID" NAME everything JOB_ID "$HPCORCH_JOB" NODE "$HPCORCH_NODE" CGROUP "$(hpcorch_cgroup)" PHASE preparing
+hpcorch_status VERSION 1 ID "$HPCORCH_ID" NAME everything JOB_ID "$HPCORCH_JOB" NODE "$HPCORCH_NODE" CGROUP "$(hpcorch_cgroup)" ATTEMPT "${HPCORCH_ATTEMPT:-1}" PHASE preparing
 
 # ports: the recipe's when free on this node, else free ones
 hpcorch_lock_ports
