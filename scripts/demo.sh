@@ -297,6 +297,11 @@ hpc --stop-service "$PROM"
 hpc --stop-service "$SVC1"
 hpc --stop-service "$SVC2"
 hpc --stop-all-services
+# SLURM lists a cancelled job as COMPLETING until its processes are gone.
+for _ in $(seq 30); do
+	hpc_quiet --status | grep -q " COMPLETING " || break
+	sleep 1
+done
 hpc --status | tee status.txt
 ! grep -Eq "\| ($SVC1|$SVC2|$PROM) +\| +(RUNNING|PENDING) " status.txt ||
 	die "something still runs"
