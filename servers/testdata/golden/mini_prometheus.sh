@@ -326,11 +326,7 @@ hpcorch_restart() {
 	hpcorch_log "port $HPCORCH_PORT was taken on $HPCORCH_NODE before the service bound" \
 		"it: choosing ports again"
 	hpcorch_status PHASE restarting # what answers on the old port is not the service
-	trap - TERM INT EXIT
-	local p
-	for p in "${HPCORCH_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${HPCORCH_PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	for p in "${HPCORCH_MY_PORTS[@]}"; do rm -f "$HPCORCH_PORTS_DIR/$p"; done
+	hpcorch_stop
 	export HPCORCH_ATTEMPT=$((${HPCORCH_ATTEMPT:-1} + 1))
 	exec bash "$0"
 }
